@@ -1,0 +1,28 @@
+.PHONY: demo demo-data test test-sqlite lint format
+
+# Install, migrate the SQLite database, load the demo data, create the demo
+# admin account and serve on http://127.0.0.1:8000/admin/.
+demo: demo-data
+	DEBUG=true .venv/bin/python manage.py runserver 127.0.0.1:8000
+
+# Everything the demo does except serving.
+demo-data:
+	ERXSEG_SKIP_CHROMIUM=1 scripts/setup
+	DEBUG=true .venv/bin/python manage.py migrate --no-input
+	DEBUG=true .venv/bin/python manage.py load_demo
+	DEBUG=true .venv/bin/python manage.py create_demo_admin
+
+# The whole suite on SQLite, then on PostgreSQL.
+test:
+	scripts/test
+
+test-sqlite:
+	ERXSEG_TEST_SQLITE_ONLY=1 scripts/test
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .

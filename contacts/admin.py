@@ -1,0 +1,153 @@
+import json
+
+from django import forms
+from django.contrib import admin
+from django.db import models
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from contacts.models import Company, Customer, FieldDefinition, Tag
+
+
+class ReadableJSONField(forms.JSONField):
+    """A JSON form field that shows its value indented and with non-ASCII
+    characters as they are, so "São Paulo" stays readable."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+
+JSON_FORM_FIELD = {
+    models.JSONField: {
+        "form_class": ReadableJSONField,
+        "widget": forms.Textarea(
+            attrs={"rows": 6, "cols": 60, "style": "font-family: monospace"}
+        ),
+    }
+}
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return Customer._meta.get_field("state").choices
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(state=self.value())
+        return queryset
+
+
+class CountryFilter(admin.SimpleListFilter):
+    """Countries that occur in the data, most common first."""
+
+    title = _("country")
+    parameter_name = "country"
+    max_choices = 40
+
+    def lookups(self, request, model_admin):
+        countries = (
+            model_admin.model.objects.exclude(country="")
+            .values("country")
+            .annotate(total=models.Count("id"))
+            .order_by("-total", "country")[: self.max_choices]
+        )
+        return [(row["country"], row["country"]) for row in countries]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(country=self.value())
+        return queryset
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner_type", "colour_swatch"]
+    list_filter = ["owner_type"]
+    search_fields = ["name"]
+
+    @admin.display(description=_("colour"))
+    def colour_swatch(self, tag):
+        return format_html(
+            '<span style="display:inline-block;width:1em;height:1em;'
+            'background:{};border-radius:2px"></span> {}',
+            tag.color,
+            tag.color,
+        )
+
+
+@admin.register(FieldDefinition)
+class FieldDefinitionAdmin(admin.ModelAdmin):
+    list_display = ["key", "label", "owner_type", "field_type", "required"]
+    list_filter = ["owner_type", "field_type", "required"]
+    search_fields = ["key", "label"]
+    formfield_overrides = JSON_FORM_FIELD
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "primary_email",
+        "state",
+        "country",
+        "owner",
+        "created_at",
+    ]
+    list_filter = [StateFilter, CountryFilter, "is_subscribed", "tags", "created_at"]
+    search_fields = [
+        "first_name",
+        "last_name",
+        "primary_email",
+        "primary_phone",
+        "code",
+        "visitor_id",
+    ]
+    autocomplete_fields = ["owner", "companies", "tags"]
+    list_select_related = ["owner"]
+    # A full COUNT(*) on every page is the slowest query of a large list.
+    show_full_result_count = False
+    list_per_page = 50
+    readonly_fields = ["created_at", "updated_at"]
+    formfield_overrides = JSON_FORM_FIELD
+    fieldsets = [
+        (None, {"fields": ["state", ("first_name", "last_name"), "owner", "code"]}),
+        (
+            _("Contact details"),
+            {"fields": ["primary_email", "emails", "primary_phone", "phones"]},
+        ),
+        (
+            _("Person"),
+            {"fields": ["birth_date", "sex", "position", "department", "lead_status"]},
+        ),
+        (
+            _("Location"),
+            {"fields": [("country", "city", "region"), "language", "user_agent"]},
+        ),
+        (
+            _("Website"),
+            {"fields": ["visitor_id", "session_count", "last_seen_at", "tracked_data"]},
+        ),
+        (_("Subscriptions"), {"fields": ["is_subscribed", "do_not_disturb"]}),
+        (
+            _("Custom fields and relations"),
+            {"fields": ["custom_fields", "tags", "companies"]},
+        ),
+        (_("History"), {"fields": ["created_at", "updated_at"]}),
+    ]
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "industry", "country", "plan", "owner", "created_at"]
+    list_filter = [CountryFilter, "industry", "plan", "tags"]
+    search_fields = ["name", "website", "industry"]
+    autocomplete_fields = ["owner", "parent", "tags"]
+    list_select_related = ["owner"]
+    show_full_result_count = False
+    readonly_fields = ["created_at", "updated_at"]
+    formfield_overrides = JSON_FORM_FIELD

@@ -1,0 +1,110 @@
+"""Minimal REST endpoints for customers and companies."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers, viewsets
+
+from contacts.fields import clean_custom_fields
+from contacts.models import Company, Customer, OwnerType
+
+
+class CustomFieldsMixin:
+    owner_type: str
+
+    def validate_custom_fields(self, value):
+        try:
+            return clean_custom_fields(self.owner_type, value)
+        except DjangoValidationError as error:
+            if hasattr(error, "error_dict"):
+                raise serializers.ValidationError(error.message_dict) from None
+            raise serializers.ValidationError(error.messages) from None
+
+
+class CustomerSerializer(CustomFieldsMixin, serializers.ModelSerializer):
+    owner_type = OwnerType.CUSTOMER
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "state",
+            "first_name",
+            "last_name",
+            "primary_email",
+            "emails",
+            "primary_phone",
+            "phones",
+            "birth_date",
+            "sex",
+            "position",
+            "department",
+            "lead_status",
+            "owner",
+            "code",
+            "visitor_id",
+            "country",
+            "city",
+            "region",
+            "language",
+            "session_count",
+            "last_seen_at",
+            "is_subscribed",
+            "do_not_disturb",
+            "custom_fields",
+            "tracked_data",
+            "tags",
+            "companies",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["updated_at"]
+
+
+class CompanySerializer(CustomFieldsMixin, serializers.ModelSerializer):
+    owner_type = OwnerType.COMPANY
+
+    class Meta:
+        model = Company
+        fields = [
+            "id",
+            "name",
+            "website",
+            "industry",
+            "size",
+            "plan",
+            "business_type",
+            "country",
+            "parent",
+            "owner",
+            "custom_fields",
+            "tracked_data",
+            "tags",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["updated_at"]
+
+
+class CustomerViewSet(viewsets.ModelViewSet):
+    serializer_class = CustomerSerializer
+    filterset_fields = ["state", "country", "is_subscribed"]
+    search_fields = [
+        "first_name",
+        "last_name",
+        "primary_email",
+        "primary_phone",
+        "code",
+    ]
+    ordering_fields = ["created_at", "last_name", "id"]
+
+    def get_queryset(self):
+        return Customer.objects.prefetch_related("tags", "companies").order_by("-id")
+
+
+class CompanyViewSet(viewsets.ModelViewSet):
+    serializer_class = CompanySerializer
+    filterset_fields = ["industry", "country", "plan"]
+    search_fields = ["name", "website"]
+    ordering_fields = ["created_at", "name", "id"]
+
+    def get_queryset(self):
+        return Company.objects.prefetch_related("tags").order_by("-id")
