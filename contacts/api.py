@@ -1,9 +1,11 @@
-"""Minimal REST endpoints for customers and companies."""
+"""REST endpoints for contacts (customers, leads, visitors) and companies."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
 from contacts.fields import clean_custom_fields
+from contacts.filters import CompanyFilter, CustomerFilter
 from contacts.models import Company, Customer, OwnerType
 
 
@@ -84,9 +86,13 @@ class CompanySerializer(CustomFieldsMixin, serializers.ModelSerializer):
         read_only_fields = ["updated_at"]
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List contacts (customers, leads and visitors)"),
+    create=extend_schema(summary="Create a contact"),
+)
 class CustomerViewSet(viewsets.ModelViewSet):
     serializer_class = CustomerSerializer
-    filterset_fields = ["state", "country", "is_subscribed"]
+    filterset_class = CustomerFilter
     search_fields = [
         "first_name",
         "last_name",
@@ -97,12 +103,20 @@ class CustomerViewSet(viewsets.ModelViewSet):
     ordering_fields = ["created_at", "last_name", "id"]
 
     def get_queryset(self):
-        return Customer.objects.prefetch_related("tags", "companies").order_by("-id")
+        return (
+            Customer.objects.select_related("owner")
+            .prefetch_related("tags", "companies")
+            .order_by("-id")
+        )
 
 
+@extend_schema_view(
+    list=extend_schema(summary="List companies"),
+    create=extend_schema(summary="Create a company"),
+)
 class CompanyViewSet(viewsets.ModelViewSet):
     serializer_class = CompanySerializer
-    filterset_fields = ["industry", "country", "plan"]
+    filterset_class = CompanyFilter
     search_fields = ["name", "website"]
     ordering_fields = ["created_at", "name", "id"]
 

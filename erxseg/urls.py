@@ -1,8 +1,14 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 from rest_framework.routers import DefaultRouter
 
 from contacts.api import CompanyViewSet, CustomerViewSet
+from erxseg.api import not_found
 
 router = DefaultRouter()
 router.register("customers", CustomerViewSet, basename="customer")
@@ -15,4 +21,11 @@ admin.site.index_title = "Contacts, segments and events"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path(
+        "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"
+    ),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    # Last: any other address under /api/ gets a JSON 404, not an HTML page.
+    re_path(r"^api/", not_found),
 ]

@@ -88,7 +88,7 @@ def test_api_create_bad_values_reports_each_field(api_client, plan_field, seats_
     )
 
     assert response.status_code == 400
-    errors = response.json()["custom_fields"]
+    errors = response.json()["error"]["fields"]["custom_fields"]
     assert errors["plan"] == [
         "'gold' is not an option of the custom field \"plan\". "
         "Use one of: free, pro, enterprise."
@@ -109,7 +109,7 @@ def test_api_update_bad_value_leaves_stored_value(api_client, seats_field):
     )
 
     assert response.status_code == 400
-    assert "seats" in response.json()["custom_fields"]
+    assert "seats" in response.json()["error"]["fields"]["custom_fields"]
     customer.refresh_from_db()
     assert customer.custom_fields == {"seats": 5}
 
@@ -133,6 +133,6 @@ def test_required_field_missing_is_reported(api_client):
     )
 
     assert response.status_code == 400
-    assert response.json()["custom_fields"] == {
+    assert response.json()["error"]["fields"]["custom_fields"] == {
         "region_code": ['The custom field "region_code" is required. Give it a value.']
     }
