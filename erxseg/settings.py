@@ -147,6 +147,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "segments.rules_schema.add_rule_components",
+    ],
 }
 
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -179,3 +183,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Website event ingest (events app). Rates use DRF's throttle syntax
+# "<requests>/<second|minute|hour|day>".
+ERXSEG_INGEST_RATE_PER_KEY = env_str("ERXSEG_INGEST_RATE_PER_KEY", "6000/minute")
+ERXSEG_INGEST_RATE_PER_CLIENT = env_str("ERXSEG_INGEST_RATE_PER_CLIENT", "300/minute")
+ERXSEG_INGEST_MAX_BODY_BYTES = env_int("ERXSEG_INGEST_MAX_BODY_BYTES", 256 * 1024)
+ERXSEG_INGEST_MAX_BATCH = env_int("ERXSEG_INGEST_MAX_BATCH", 100)
+# How far a client's event time may lie ahead of or behind the server's.
+ERXSEG_EVENT_MAX_FUTURE_SKEW_SECONDS = env_int(
+    "ERXSEG_EVENT_MAX_FUTURE_SKEW_SECONDS", 5 * 60
+)
+ERXSEG_EVENT_MAX_AGE_SECONDS = env_int("ERXSEG_EVENT_MAX_AGE_SECONDS", 7 * 24 * 60 * 60)
