@@ -1,10 +1,11 @@
 """Who a browser is: visitor contacts, identify, and merging a visitor into
 a known contact.
 
-Locking order, so concurrent requests never deadlock: PostgreSQL advisory
-locks on the identifiers first (sorted), then contact rows by ascending id.
-Track requests lock a single contact row. SQLite serialises writers on the
-whole file, so the row locks are no-ops there and nothing can interleave.
+Locking order on PostgreSQL: identify takes advisory locks on its
+identifiers (sorted), then on the browser's visitor id, then the visitor's
+row, then the known contact's row. Track takes the visitor-id lock, then
+one contact row. SQLite has one writer at a time for the whole file, so the
+locks are no-ops there and nothing can interleave.
 """
 
 import hashlib
@@ -90,10 +91,14 @@ def lock_contact(pk: int) -> Customer:
 def lock_contact_for_visitor(visitor_id: str, *, create: bool) -> Customer | None:
     """Find (or create) the browser's contact and lock its row.
 
-    A merge deletes the visitor row after moving its events. A request that
-    found the visitor just before the merge then finds the row gone, and
-    looks again through the alias the merge left behind.
+    Requests of one browser run one at a time: otherwise a track could create
+    a visitor row that an identify running at the same moment cannot see,
+    and the track's events would stay on that visitor. A merge deletes the
+    visitor row after moving its events; a request that found the visitor
+    just before then finds the row gone and looks again through the alias
+    the merge left behind.
     """
+    advisory_lock(f"visitor:{visitor_id}")
     for _attempt in range(3):
         if create:
             contact = get_or_create_visitor(visitor_id)
@@ -108,22 +113,29 @@ def lock_contact_for_visitor(visitor_id: str, *, create: bool) -> Customer | Non
     raise ContactGone(visitor_id)
 
 
+def advisory_lock(key: str) -> None:
+    """Hold a PostgreSQL advisory lock on `key` until the transaction ends.
+
+    SQLite has one writer at a time for the whole file, so it needs none.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)",
+            [int.from_bytes(digest, "big", signed=True)],
+        )
+
+
 def lock_identifiers(identity: dict[str, str]) -> None:
     """Serialise identify calls that name the same email, phone or code.
 
     Without it, two browsers identifying with one new email at the same
     moment would each promote their own visitor to a lead.
     """
-    if connection.vendor != "postgresql":
-        return
-    keys = sorted(
-        f"{kind}:{_normalise(kind, value)}" for kind, value in identity.items()
-    )
-    with connection.cursor() as cursor:
-        for key in keys:
-            digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-            lock_id = int.from_bytes(digest, "big", signed=True)
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [lock_id])
+    for kind, value in sorted(identity.items()):
+        advisory_lock(f"identity:{kind}:{_normalise(kind, value)}")
 
 
 def _normalise(kind: str, value: str) -> str:
