@@ -1,15 +1,17 @@
-.PHONY: demo demo-data test test-sqlite lint format
+.PHONY: demo demo-data test test-sqlite lint format screenshots
 
 # Install, migrate the SQLite database, load the demo data, create the demo
 # admin account and serve on http://127.0.0.1:8000/admin/.
 demo: demo-data
 	DEBUG=true .venv/bin/python manage.py runserver 127.0.0.1:8000
 
-# Everything the demo does except serving.
+# Everything the demo does except serving. create_demo_admin runs last so
+# that the login it prints is the last line before the server starts.
 demo-data:
 	ERXSEG_SKIP_CHROMIUM=1 scripts/setup
 	DEBUG=true .venv/bin/python manage.py migrate --no-input
 	DEBUG=true .venv/bin/python manage.py load_demo
+	DEBUG=true .venv/bin/python manage.py check_demo_counts
 	DEBUG=true .venv/bin/python manage.py create_demo_admin
 
 # The whole suite on SQLite, then on PostgreSQL.
@@ -26,3 +28,7 @@ lint:
 format:
 	.venv/bin/ruff format .
 	.venv/bin/ruff check --fix .
+
+# Screenshots of the admin for the README; needs `make demo` running.
+screenshots:
+	.venv/bin/python scripts/screenshots.py
