@@ -5,6 +5,7 @@ database shares one cache between threads, which fails with "database table
 is locked" instead of waiting, so these tests need PostgreSQL.
 """
 
+import json
 import threading
 
 import pytest
@@ -50,8 +51,6 @@ def run_in_threads(work, count=THREADS):
 
 
 def post(site, endpoint, body):
-    import json
-
     return Client().post(
         f"/api/v1/{endpoint}",
         data=json.dumps(body),
@@ -100,7 +99,7 @@ def test_parallel_tracks_for_one_customer_keep_exact_rollups(busy_site, settings
 
     # When: every thread sends five batches of three events for one browser.
     def track(index):
-        for batch in range(per_thread):
+        for _batch in range(per_thread):
             response = post(
                 busy_site,
                 "track",
