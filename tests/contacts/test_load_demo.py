@@ -21,6 +21,11 @@ from contacts.demo import (
 )
 from contacts.models import Company, Customer
 
+# Every test is marked, parsers included, so that pytest-django keeps the
+# module's tests together and the shipped data loaded by `demo_database` is
+# deleted before any other module's tests run.
+pytestmark = pytest.mark.django_db
+
 RETAIL_HEADER = (
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 )
@@ -207,7 +212,6 @@ def test_iter_chinook_invoices_lines_have_genre():
 # Bad input ------------------------------------------------------------------
 
 
-@pytest.mark.django_db
 def test_load_demo_bad_quantity_writes_nothing(tmp_path):
     lines = [*SMALL_RETAIL_LINES, "536368,22960,JAM,six,2011-01-05T10:00,1.0,17851,UK"]
     retail = write_retail(tmp_path, lines)
@@ -224,7 +228,6 @@ def test_load_demo_bad_quantity_writes_nothing(tmp_path):
     assert Customer.objects.count() == before
 
 
-@pytest.mark.django_db
 def test_load_demo_missing_file_raises_and_writes_nothing(tmp_path):
     retail = write_retail(tmp_path, SMALL_RETAIL_LINES)
     missing = tmp_path / "missing.json.gz"
@@ -240,7 +243,6 @@ def test_load_demo_missing_file_raises_and_writes_nothing(tmp_path):
     assert Customer.objects.count() == before
 
 
-@pytest.mark.django_db
 def test_load_demo_bad_date_names_line(tmp_path):
     lines = ["536370,22960,JAM,1,01/05/2011 10:00,1.0,17851,United Kingdom"]
     retail = write_retail(tmp_path, lines)
@@ -256,7 +258,6 @@ def test_load_demo_bad_date_names_line(tmp_path):
     )
 
 
-@pytest.mark.django_db
 def test_load_demo_chinook_error_after_retail_rolls_back(tmp_path):
     # The retail customers are written before the Chinook customer without
     # an invoice fails, so this checks the rollback, not the parser.
@@ -277,7 +278,6 @@ def test_load_demo_chinook_error_after_retail_rolls_back(tmp_path):
     assert after == before
 
 
-@pytest.mark.django_db
 def test_load_demo_not_gzip_raises_clear_error(tmp_path):
     retail = tmp_path / "retail.csv.gz"
     retail.write_text(RETAIL_HEADER + "\n", encoding="utf-8")
@@ -294,7 +294,6 @@ def test_load_demo_not_gzip_raises_clear_error(tmp_path):
 # Small files ----------------------------------------------------------------
 
 
-@pytest.mark.django_db
 def test_load_demo_small_files_map_every_field(tmp_path):
     retail = write_retail(tmp_path, SMALL_RETAIL_LINES)
     chinook = write_chinook(tmp_path, chinook_records())
@@ -346,7 +345,6 @@ def test_load_demo_small_files_map_every_field(tmp_path):
     ]
 
 
-@pytest.mark.django_db
 def test_load_demo_on_terminal_shows_progress_line(tmp_path):
     retail = write_retail(tmp_path, SMALL_RETAIL_LINES)
     chinook = write_chinook(tmp_path, chinook_records())
@@ -364,7 +362,6 @@ def test_load_demo_on_terminal_shows_progress_line(tmp_path):
     )
 
 
-@pytest.mark.django_db
 def test_load_demo_not_terminal_prints_summary_only(tmp_path):
     retail = write_retail(tmp_path, SMALL_RETAIL_LINES)
     chinook = write_chinook(tmp_path, chinook_records())
@@ -376,7 +373,6 @@ def test_load_demo_not_terminal_prints_summary_only(tmp_path):
     assert output.getvalue().startswith("Loaded the demo data in ")
 
 
-@pytest.mark.django_db
 def test_check_demo_counts_empty_database_fails():
     output = io.StringIO()
 
@@ -448,7 +444,6 @@ def snapshot() -> dict[str, list]:
     }
 
 
-@pytest.mark.django_db
 def test_load_demo_shipped_data_has_exact_counts(demo_database):
     counts = demo_counts()
 
@@ -459,7 +454,6 @@ def test_load_demo_shipped_data_has_exact_counts(demo_database):
     assert counts["chinook_companies"] == 10
 
 
-@pytest.mark.django_db
 def test_load_demo_shipped_data_summary_line(demo_database):
     assert demo_database.startswith("Loaded the demo data in ")
     assert demo_database.endswith(
@@ -471,7 +465,6 @@ def test_load_demo_shipped_data_summary_line(demo_database):
     )
 
 
-@pytest.mark.django_db
 def test_load_demo_retail_customers_have_countries(demo_database):
     retail = Customer.objects.filter(code__startswith=RETAIL_CODE_PREFIX)
 
@@ -482,7 +475,6 @@ def test_load_demo_retail_customers_have_countries(demo_database):
     assert retail.values("country").distinct().count() == 37
 
 
-@pytest.mark.django_db
 def test_load_demo_retail_customer_values(demo_database):
     # 12346 bought 74,215 mugs and cancelled the order the same morning.
     customer = Customer.objects.get(code="retail-12346")
@@ -500,7 +492,6 @@ def test_load_demo_retail_customer_values(demo_database):
     }
 
 
-@pytest.mark.django_db
 def test_load_demo_chinook_companies_link_their_customers(demo_database):
     links = dict(
         Customer.objects.filter(companies__isnull=False).values_list(
@@ -512,7 +503,6 @@ def test_load_demo_chinook_companies_link_their_customers(demo_database):
     assert Company.objects.filter(name__in=CHINOOK_COMPANIES.values()).count() == 10
 
 
-@pytest.mark.django_db
 def test_load_demo_chinook_owners_are_staff_without_password(demo_database):
     owners = get_user_model().objects.filter(username__in=CHINOOK_USERNAMES)
 
@@ -528,7 +518,6 @@ def test_load_demo_chinook_owners_are_staff_without_password(demo_database):
     assert customers_per_owner == {"jane": 21, "margaret": 20, "steve": 18}
 
 
-@pytest.mark.django_db
 def test_load_demo_second_run_changes_nothing(demo_database):
     before = snapshot()
     output = io.StringIO()
@@ -545,7 +534,6 @@ def test_load_demo_second_run_changes_nothing(demo_database):
     )
 
 
-@pytest.mark.django_db
 def test_load_demo_rerun_restores_loaded_fields(demo_database):
     customer = Customer.objects.get(code="chinook-1")
     customer.country = "Portugal"
@@ -567,7 +555,6 @@ def test_load_demo_rerun_restores_loaded_fields(demo_database):
     assert "1 company links added." in output.getvalue()
 
 
-@pytest.mark.django_db
 def test_check_demo_counts_after_load_passes(demo_database):
     output = io.StringIO()
 
