@@ -1,0 +1,193 @@
+import json
+
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from contacts.admin import JSON_FORM_FIELD
+from segments.deletion import delete_segment, delete_segments, segment_users
+from segments.models import Segment, SegmentMembership, SegmentSizeSnapshot
+from segments.recount import RecountError, recount_segments
+from segments.transfer import export_payload
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "colour_swatch",
+        "content_type",
+        "parent",
+        "member_count",
+        "counted_at",
+    ]
+    list_filter = ["content_type", "is_static"]
+    search_fields = ["name"]
+    list_select_related = ["parent"]
+    autocomplete_fields = ["parent"]
+    readonly_fields = ["member_count", "counted_at", "created_at", "updated_at"]
+    fields = [
+        "name",
+        "description",
+        "color",
+        "content_type",
+        "parent",
+        "is_static",
+        "rules",
+        "owner",
+        ("member_count", "counted_at"),
+        ("created_at", "updated_at"),
+    ]
+    formfield_overrides = JSON_FORM_FIELD
+    actions = ["recount", "export_json"]
+
+    @admin.display(description=_("colour"))
+    def colour_swatch(self, segment):
+        return format_html(
+            '<span style="display:inline-block;width:1em;height:1em;'
+            'background:{};border-radius:2px"></span> {}',
+            segment.color,
+            segment.color,
+        )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "rules":
+            formfield.widget.attrs["rows"] = 20
+            formfield.help_text = _(
+                "The rule tree as JSON. Errors name the path of the condition, "
+                "such as conditions[1].value."
+            )
+        return formfield
+
+    @admin.action(description=_("Recount selected segments"))
+    def recount(self, request, queryset):
+        try:
+            summary = recount_segments(queryset)
+        except RecountError as error:
+            self.message_user(request, str(error), messages.ERROR)
+            return
+        count = len(summary.results)
+        self.message_user(
+            request,
+            ngettext(
+                "Recounted %(count)d segment: %(members)s members, "
+                "%(entered)s entered, %(exited)s exited.",
+                "Recounted %(count)d segments: %(members)s members, "
+                "%(entered)s entered, %(exited)s exited.",
+                count,
+            )
+            % {
+                "count": count,
+                "members": f"{summary.members:,}",
+                "entered": f"{summary.entered:,}",
+                "exited": f"{summary.exited:,}",
+            },
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Export selected segments as JSON"))
+    def export_json(self, request, queryset):
+        payload = export_payload(queryset)
+        response = HttpResponse(
+            json.dumps(payload, indent=2, ensure_ascii=False),
+            content_type="application/json; charset=utf-8",
+        )
+        filename = f"segments-{timezone.now():%Y%m%d-%H%M%S}.json"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    def get_deleted_objects(self, objs, request):
+        """List every segment that uses a deleted one as protected, so the
+        admin rejects the delete and names them.
+
+        The list replaces Django's own protected list, which also flags a
+        sub-segment deleted together with its parent.
+        """
+        deleted, model_count, perms_needed, _protected = super().get_deleted_objects(
+            objs, request
+        )
+        objs = list(objs)
+        deleted_ids = {segment.pk for segment in objs}
+        protected = [
+            self.user_link(user, segment)
+            for segment in objs
+            for user in segment_users(segment, excluding=deleted_ids)
+        ]
+        return deleted, model_count, perms_needed, protected
+
+    def user_link(self, user: Segment, used: Segment) -> str:
+        if user.parent_id == used.pk:
+            template = '{}: <a href="{}">{}</a> (sub-segment of "{}")'
+        else:
+            template = '{}: <a href="{}">{}</a> (references "{}" in its rules)'
+        return format_html(
+            template,
+            Segment._meta.verbose_name.capitalize(),
+            reverse("admin:segments_segment_change", args=[user.pk]),
+            user.name,
+            used.name,
+        )
+
+    def delete_model(self, request, obj):
+        delete_segment(obj)
+
+    def delete_queryset(self, request, queryset):
+        delete_segments(queryset)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History rows are written by the recount, never by hand."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class OpenMembershipFilter(admin.SimpleListFilter):
+    title = _("stay")
+    parameter_name = "stay"
+
+    def lookups(self, request, model_admin):
+        return [("open", _("Current members")), ("closed", _("Left"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(exited_at__isnull=True)
+        if self.value() == "closed":
+            return queryset.filter(exited_at__isnull=False)
+        return queryset
+
+
+@admin.register(SegmentMembership)
+class SegmentMembershipAdmin(ReadOnlyAdmin):
+    list_display = ["segment", "contact", "entered_at", "exited_at"]
+    list_filter = [
+        OpenMembershipFilter,
+        ("segment", admin.RelatedOnlyFieldListFilter),
+        "entered_at",
+    ]
+    list_select_related = ["segment", "customer", "company"]
+    show_full_result_count = False
+    date_hierarchy = "entered_at"
+
+    @admin.display(description=_("contact"))
+    def contact(self, membership):
+        return membership.customer or membership.company
+
+
+@admin.register(SegmentSizeSnapshot)
+class SegmentSizeSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["segment", "member_count", "entered", "exited", "taken_at"]
+    list_filter = [("segment", admin.RelatedOnlyFieldListFilter), "taken_at"]
+    list_select_related = ["segment"]
+    date_hierarchy = "taken_at"

@@ -1,0 +1,116 @@
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from segments.models import Segment, SegmentType
+from segments.recount import RecountError, recount_segments
+
+
+def property_rule(name: str, operator: str, value=None) -> dict:
+    condition = {"type": "property", "property": name, "operator": operator}
+    if value is not None:
+        condition["value"] = value
+    return condition
+
+
+def all_of(*conditions: dict) -> dict:
+    return {
+        "type": "group",
+        "conjunction": "and",
+        "negate": False,
+        "conditions": list(conditions),
+    }
+
+
+# (name, content type, parent name, description, colour, rules). A parent
+# comes before its sub-segments.
+DEMO_SEGMENTS = [
+    (
+        "Customers in Germany",
+        SegmentType.CUSTOMER,
+        None,
+        "Customers of both demo shops whose country is Germany.",
+        "#f59e0b",
+        all_of(property_rule("country", "is", "Germany")),
+    ),
+    (
+        "Retail big spenders",
+        SegmentType.CUSTOMER,
+        None,
+        "Online Retail customers who spent 1,000 GBP or more.",
+        "#16a34a",
+        all_of(
+            property_rule("tracked.source", "is", "online_retail"),
+            property_rule("tracked.spend_gbp", "gte", 1000),
+        ),
+    ),
+    (
+        "Retail big spenders in the United Kingdom",
+        SegmentType.CUSTOMER,
+        "Retail big spenders",
+        "Big spenders whose country is the United Kingdom.",
+        "#0ea5e9",
+        all_of(property_rule("country", "is", "United Kingdom")),
+    ),
+    (
+        "Customers with a company",
+        SegmentType.CUSTOMER,
+        None,
+        "Customers linked to at least one company.",
+        "#8b5cf6",
+        all_of(property_rule("companies", "is_set")),
+    ),
+    (
+        "Companies in the USA",
+        SegmentType.COMPANY,
+        None,
+        "Companies whose country is USA.",
+        "#ef4444",
+        all_of(property_rule("country", "is", "USA")),
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = (
+        "Create or update the example segments for the demo data and print "
+        "each one's member count."
+    )
+
+    def handle(self, *args, **options):
+        try:
+            with transaction.atomic():
+                segments = [self.upsert(*definition) for definition in DEMO_SEGMENTS]
+        except ValidationError as error:
+            raise CommandError(
+                f"The demo segments are invalid for this database: {error}. Load "
+                "the demo data first with manage.py load_demo."
+            ) from error
+        try:
+            summary = recount_segments(segments)
+        except RecountError as error:
+            raise CommandError(str(error)) from error
+
+        for result in summary.results:
+            self.stdout.write(f"  {result.name}: {result.member_count:,} members")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Loaded {len(segments)} demo segments with "
+                f"{summary.members:,} members in all."
+            )
+        )
+
+    def upsert(self, name, content_type, parent_name, description, color, rules):
+        parent = None
+        if parent_name:
+            parent = Segment.objects.get(name=parent_name, content_type=content_type)
+        segment = Segment.objects.filter(name=name, content_type=content_type).first()
+        if segment is None:
+            segment = Segment(name=name, content_type=content_type)
+        segment.parent = parent
+        segment.description = description
+        segment.color = color
+        segment.rules = rules
+        segment.full_clean()
+        segment.save()
+        return segment
