@@ -201,14 +201,10 @@ class Property:
 
     def operators(self) -> list[Operator]:
         if self.source == Source.TRACKED:
-            names = {
-                operator.name
-                for type_ in self.observed or (self.type,)
-                for operator in operators_for(type_)
-            }
-            return [
-                operator for operator in OPERATORS.values() if operator.name in names
-            ]
+            # Free JSON has no declared type: every operator applies and
+            # reads the value as its own type (a value of another type is
+            # missing). `observed` only tells the builder what the data holds.
+            return list(OPERATORS.values())
         return operators_for(self.type)
 
     def type_for(self, operator: Operator, value: Any = None) -> PropertyType:
@@ -453,9 +449,8 @@ def tracked_property(
 def _observed_rows(content_type: str) -> list[tuple]:
     model = _model_for(content_type)
     table = connection.ops.quote_name(model._meta.db_table)
-    where, params = "", []
-    if model is Customer:
-        where, params = "WHERE t.state = %s", [content_type]
+    # Keys are discovered across every state, so a lead segment can name a
+    # key that only customers have so far.
     if connection.vendor == "postgresql":
         sql = f"""
             SELECT e.key, jsonb_typeof(e.value), count(*),
@@ -465,10 +460,9 @@ def _observed_rows(content_type: str) -> list[tuple]:
                     AND (e.value #>> '{{}}') ~ %s)
             FROM {table} t, jsonb_each(CASE WHEN jsonb_typeof(t.tracked_data)
                 = 'object' THEN t.tracked_data ELSE '{{}}'::jsonb END) e
-            {where}
             GROUP BY 1, 2
         """
-        params = [NUMBER_PATTERN, DATE_PATTERN, *params]
+        params = [NUMBER_PATTERN, DATE_PATTERN]
     else:
         sql = f"""
             SELECT e.key, e.type, count(*),
@@ -477,10 +471,9 @@ def _observed_rows(content_type: str) -> list[tuple]:
                 sum(e.type = 'text' AND e.value GLOB %s)
             FROM {table} t, json_each(CASE WHEN json_type(t.tracked_data)
                 = 'object' THEN t.tracked_data ELSE '{{}}' END) e
-            {where}
             GROUP BY 1, 2
         """
-        params = [SQLITE_DATE_GLOB, *params]
+        params = [SQLITE_DATE_GLOB]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -499,7 +492,7 @@ JSON_TYPES = {
 
 def tracked_properties(content_type: str) -> dict[str, Property]:
     """Discover tracked-data keys and their observed types from stored data
-    (one query that reads every contact of the content type)."""
+    (one query that reads every row of the content type's model)."""
     counts: dict[str, dict[PropertyType, int]] = {}
     for key, json_type, total, numeric, dated in _observed_rows(content_type):
         if not KEY_PATTERN.match(key):

@@ -1,0 +1,45 @@
+import datetime
+import os
+
+import pytest
+from django.utils import timezone
+from hypothesis import HealthCheck, settings
+
+# The differential tests run 300 examples per backend in the normal suite.
+# ERXSEG_HYPOTHESIS_PROFILE=long (scripts/test_differential_long) selects
+# 20,000 examples.
+_SHARED = {
+    "deadline": None,
+    "suppress_health_check": [
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+    ],
+    "derandomize": False,
+}
+settings.register_profile("erxseg-normal", max_examples=300, **_SHARED)
+settings.register_profile("erxseg-long", max_examples=20_000, **_SHARED)
+# A settings object, used as a decorator on the differential tests only, so
+# other apps' hypothesis tests keep their own settings.
+DIFFERENTIAL = settings.get_profile(
+    "erxseg-" + os.environ.get("ERXSEG_HYPOTHESIS_PROFILE", "normal")
+)
+
+
+def group(*conditions, conjunction="and", negate=False) -> dict:
+    return {
+        "type": "group",
+        "conjunction": conjunction,
+        "negate": negate,
+        "conditions": list(conditions),
+    }
+
+
+def prop(name: str, operator: str, value=None) -> dict:
+    return {"type": "property", "property": name, "operator": operator, "value": value}
+
+
+@pytest.fixture
+def now() -> datetime.datetime:
+    """A fixed moment: Wednesday 30 December 2026, 10:30 UTC."""
+    return timezone.make_aware(datetime.datetime(2026, 12, 30, 10, 30), datetime.UTC)
