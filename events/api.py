@@ -35,6 +35,7 @@ from events.payloads import (
     clean_identity,
     clean_property,
     clean_visitor_id,
+    clock_offset,
     parse_json,
 )
 from events.throttling import IngestClientThrottle, IngestSiteThrottle
@@ -265,14 +266,17 @@ class TrackView(IngestView):
         visitor_id = self.visitor_id()
         raw_events, plural = self.items("events", settings.ERXSEG_INGEST_MAX_BATCH)
         now = timezone.now()
+        try:
+            offset = clock_offset(self.payload.get("sent_at"), now=now)
+        except Rejection as rejection:
+            raise InvalidPayload(rejection.message, [rejection.as_dict()]) from None
 
         cleaned, rejected = [], []
         for index, raw in enumerate(raw_events):
+            path = _item_path(plural, index)
             try:
                 cleaned.append(
-                    clean_event(
-                        raw, index=index, path=_item_path(plural, index), now=now
-                    )
+                    clean_event(raw, index=index, path=path, now=now, offset=offset)
                 )
             except Rejection as rejection:
                 rejected.append(rejection.as_dict(index))

@@ -241,20 +241,49 @@ def _parse_client_time(value: Any) -> datetime.datetime | None:
     return None
 
 
-def clean_occurred_at(value: Any, *, path: str, now: datetime.datetime):
-    """Accept a client time within the allowed skew, or use the server's."""
+def _time_format_rejection(path: str) -> Rejection:
+    return Rejection(
+        path,
+        _(
+            "%(path)s must be an ISO 8601 time with a time zone, for example "
+            "2026-03-01T12:00:00Z, or milliseconds since 1970."
+        )
+        % {"path": path},
+    )
+
+
+def clock_offset(sent_at: Any, *, now: datetime.datetime) -> datetime.timedelta:
+    """Return how far the client's clock lags the server's.
+
+    The widget sends `sent_at`, its own time at sending, so event times from
+    a device whose clock is wrong can be moved onto the server's clock.
+    """
+    if sent_at is None:
+        return datetime.timedelta(0)
+    moment = _parse_client_time(sent_at)
+    if moment is None:
+        raise _time_format_rejection("sent_at")
+    return now - moment
+
+
+def clean_occurred_at(
+    value: Any,
+    *,
+    path: str,
+    now: datetime.datetime,
+    offset: datetime.timedelta = datetime.timedelta(0),
+):
+    """Accept a client time within the allowed skew, or use the server's.
+
+    `offset` (from `clock_offset`) is added first, so the bounds apply to
+    the time on the server's clock.
+    """
     if value is None:
         return now
     moment = _parse_client_time(value)
     if moment is None:
-        raise Rejection(
-            path,
-            _(
-                "%(path)s must be an ISO 8601 time with a time zone, for example "
-                "2026-03-01T12:00:00Z, or milliseconds since 1970."
-            )
-            % {"path": path},
-        )
+        raise _time_format_rejection(path)
+    moment += offset
     future = datetime.timedelta(seconds=settings.ERXSEG_EVENT_MAX_FUTURE_SKEW_SECONDS)
     past = datetime.timedelta(seconds=settings.ERXSEG_EVENT_MAX_AGE_SECONDS)
     if moment > now + future:
@@ -278,14 +307,21 @@ def clean_occurred_at(value: Any, *, path: str, now: datetime.datetime):
     return moment
 
 
-def clean_event(raw: Any, *, index: int, path: str, now) -> CleanEvent:
+def clean_event(
+    raw: Any,
+    *,
+    index: int,
+    path: str,
+    now: datetime.datetime,
+    offset: datetime.timedelta = datetime.timedelta(0),
+) -> CleanEvent:
     if not isinstance(raw, dict):
         raise Rejection(path, _("%(path)s must be an object.") % {"path": path})
 
     name = clean_event_name(raw.get("name"), path=join(path, "name"))
     attributes = clean_attributes(raw.get("attributes"), path=join(path, "attributes"))
     occurred_at = clean_occurred_at(
-        raw.get("occurred_at"), path=join(path, "occurred_at"), now=now
+        raw.get("occurred_at"), path=join(path, "occurred_at"), now=now, offset=offset
     )
 
     key = raw.get("idempotency_key")

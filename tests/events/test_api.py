@@ -1,3 +1,4 @@
+import datetime
 import json
 
 import pytest
@@ -414,3 +415,35 @@ def test_track_over_site_rate_returns_429(ingest):
     # Then
     assert response.status_code == 429
     assert Event.objects.count() == 1
+
+
+def test_track_sent_at_moves_event_onto_server_clock(ingest):
+    # Given: a device whose clock runs two hours fast.
+    from django.utils import timezone
+
+    fast = timezone.now() + datetime.timedelta(hours=2)
+    occurred = fast - datetime.timedelta(minutes=10)
+
+    # When
+    response = ingest(
+        "track",
+        {
+            "visitor_id": VISITOR_ID,
+            "sent_at": fast.isoformat(),
+            **event(occurred_at=occurred.isoformat()),
+        },
+    )
+
+    # Then: stored ten minutes before the server received it.
+    assert response.status_code == 202
+    stored = Event.objects.get()
+    lag = stored.received_at - stored.occurred_at
+    assert datetime.timedelta(minutes=9) < lag < datetime.timedelta(minutes=11)
+
+
+def test_track_bad_sent_at_returns_400(ingest):
+    response = ingest("track", {"visitor_id": VISITOR_ID, "sent_at": "x", **event()})
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["sent_at"]
+    assert Event.objects.count() == 0
