@@ -5,9 +5,9 @@ conditionsConjunction, conditions}. A condition is a property condition
 (propertyType, propertyName, propertyOperator, propertyValue), an event
 condition (eventName, eventOccurence, eventOccurenceValue,
 eventAttributeFilters) or a subSegment condition (subSegmentId). Since 2022
-the erxes UI stores each group of conditions as a nameless segment that the
-named segment references with a subSegment condition; the converter inlines
-those as nested groups.
+the erxes UI stores each group of conditions as a nameless segment, which the
+named segment references with a subSegment condition. The converter inlines
+those groups as nested groups.
 
 The semantics follow erxes's Elasticsearch query builder: "greater than" and
 "less than" are inclusive, "contains" ignores case, and property values are
@@ -42,8 +42,8 @@ OPERATORS = {
     "ilt": ("lte", "number"),
     "dateigt": ("on_or_after", "date"),
     "dateilt": ("on_or_before", "date"),
-    # wobm / wobd: the date falls in the minute / day N units from now;
-    # woam / woad: in the minute / day N units ago.
+    # wobm and wobd match a date in the minute or day N units from now.
+    # woam and woad match a date in the minute or day N units ago.
     "wobm": ("exactly_ahead", "minutes"),
     "woam": ("exactly_ago", "minutes"),
     "wobd": ("exactly_ahead", "days"),
@@ -601,9 +601,9 @@ def yes_no_condition(token: str, raw, path: str) -> dict:
     answer = str(raw).strip().lower()
     if answer not in ("yes", "no", "true", "false"):
         raise Skip(path, raw, 'use "Yes" or "No"')
-    wanted = answer in ("yes", "true")
+    expected = answer in ("yes", "true")
     if token == "dne":
-        wanted = not wanted
+        expected = not expected
     elif token != "e":
         raise Skip(path, raw, "only equals and is-not-equal apply to yes / no flags")
-    return {"operator": "is_true" if wanted else "is_false"}
+    return {"operator": "is_true" if expected else "is_false"}

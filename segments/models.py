@@ -103,7 +103,7 @@ class Segment(models.Model):
 
     @property
     def contact_field(self) -> str:
-        """The SegmentMembership field that holds this segment's contacts."""
+        """The SegmentMembership field that contains this segment's contacts."""
         return "company" if self.content_type == SegmentType.COMPANY else "customer"
 
     def dependency_ids(self) -> set[int]:

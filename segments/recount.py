@@ -215,14 +215,15 @@ def recount_segments(
     Each segment is saved in its own transaction, so a failure keeps the
     segments recounted before it and raises RecountError naming the segment.
     """
-    started = time.monotonic()
     if segments is None:
         segments = Segment.objects.all()
 
     summary = RecountSummary()
     with recount_lock(wait=wait):
+        # The time excludes waiting for the lock.
+        started = time.monotonic()
         ordered = recount_order(segments)
-        logger.info("Recounting %d segments", len(ordered))
+        logger.debug("Recounting %d segments", len(ordered))
         for index, segment in enumerate(ordered, start=1):
             if on_progress:
                 on_progress(index, len(ordered), segment)
@@ -269,8 +270,8 @@ def recount_lock(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise RecountLockBusyError(
-                "Another recount is running, so this one did not start. Wait "
-                "for it to finish, or pass a longer --wait in seconds."
+                "Another recount is running, so this one did not start. Try "
+                "again when it has finished."
             )
         time.sleep(min(LOCK_POLL_SECONDS, remaining))
     try:

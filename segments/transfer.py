@@ -60,9 +60,9 @@ class ImportResult:
 def export_payload(segments: Iterable[Segment]) -> dict:
     """Build the export for `segments` plus every parent and referenced
     segment they need, dependencies first, so the file imports on its own."""
-    wanted = {segment.pk for segment in segments}
+    requested = {segment.pk for segment in segments}
     closure = set()
-    pending = list(wanted)
+    pending = list(requested)
     by_id = {segment.pk: segment for segment in Segment.objects.all()}
     while pending:
         pk = pending.pop()

@@ -82,7 +82,7 @@ def test_admin_add_valid_rules_saves_segment(staff_client):
     assert segment.rules["conditions"][0]["value"] == "France"
 
 
-def test_admin_add_invalid_rules_shows_path_and_saves_nothing(staff_client):
+def test_admin_add_invalid_rules_rejected_by_path(staff_client):
     rules = rules_of(
         country_is("France"),
         {
@@ -234,3 +234,27 @@ def test_admin_membership_and_snapshot_lists_render(staff_client, germany):
     assert len(memberships.context["cl"].result_list) == 2
     assert snapshots.status_code == 200
     assert SegmentMembership.objects.count() == 2
+
+
+def test_admin_recount_action_lock_busy_shows_error(staff_client, germany):
+    from django.db import connections
+
+    from segments.recount import recount_lock
+
+    other = connections.create_connection("default")
+    try:
+        with recount_lock(connection=other):
+            response = staff_client.post(
+                CHANGELIST,
+                {"action": "recount", "_selected_action": [germany.pk]},
+                follow=True,
+            )
+    finally:
+        other.close()
+
+    messages = [str(message) for message in response.context["messages"]]
+    assert messages == [
+        "Another recount is running, so this one did not start. Try again when "
+        "it has finished."
+    ]
+    assert SegmentSizeSnapshot.objects.count() == 0

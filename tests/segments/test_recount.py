@@ -97,7 +97,7 @@ def test_recount_segment_new_matches_open_memberships(germany_segment, germans):
     assert germany_segment.counted_at == snapshot.taken_at
 
 
-def test_recount_segment_count_equals_count_segment_and_open_rows(germany_segment):
+def test_recount_segment_count_matches_sources(germany_segment):
     CustomerFactory(country="Germany", state=CustomerState.LEAD)
 
     recount_segment(germany_segment)
@@ -348,7 +348,7 @@ def test_recount_command_bad_option_names_value(germany_segment, args, message):
 
 def test_recount_command_failure_exits_non_zero():
     # Bad options fail before the database is read, so a plain manage.py run
-    # shows the exit code and message a shell or scheduler sees.
+    # returns the exit code and message that a shell or scheduler gets.
     completed = subprocess.run(
         [sys.executable, "manage.py", "recount_segments", "--type", "deal"],
         cwd=settings.BASE_DIR,
@@ -382,8 +382,9 @@ def test_recount_command_lock_held_fails_and_writes_nothing(
             run_recount()
 
     assert str(raised.value) == (
-        "Another recount is running, so this one did not start. Wait for it to "
-        "finish, or pass a longer --wait in seconds."
+        "Another recount is running, so this one did not start. Try again when "
+        "it has finished. To wait for it instead, pass --wait with a number of "
+        "seconds."
     )
     assert SegmentSizeSnapshot.objects.count() == 0
 
@@ -501,3 +502,32 @@ def test_recount_segment_snapshot_time_is_counted_at(germany_segment):
     assert SegmentMembership.objects.get(
         segment=germany_segment, customer__city="Berlin"
     ).entered_at == (moment)
+
+
+def test_load_demo_segments_idempotent_prints_counts(db):
+    CustomerFactory(
+        country="United Kingdom",
+        tracked_data={"source": "online_retail", "spend_gbp": 1500.0},
+    )
+    CustomerFactory(
+        country="Germany", tracked_data={"source": "online_retail", "spend_gbp": 20}
+    )
+    CompanyFactory(name="Apple Inc.", country="USA")
+    first = io.StringIO()
+
+    call_command("load_demo_segments", stdout=first, no_color=True)
+    second = io.StringIO()
+    call_command("load_demo_segments", stdout=second, no_color=True)
+
+    assert Segment.objects.count() == 5
+    assert second.getvalue().splitlines() == [
+        "  Companies in the USA: 1 member",
+        "  Customers in Germany: 1 member",
+        "  Customers with a company: 0 members",
+        "  Retail big spenders: 1 member",
+        "  Retail big spenders in the United Kingdom: 1 member",
+        "Loaded 5 demo segments with 4 members in all.",
+    ]
+    assert first.getvalue() == second.getvalue()
+    child = Segment.objects.get(name="Retail big spenders in the United Kingdom")
+    assert child.parent.name == "Retail big spenders"

@@ -199,7 +199,7 @@ def entry(file_id, name, *conditions, **fields):
         ),
     ],
 )
-def test_import_payload_bad_input_lists_errors_and_writes_nothing(payload, errors):
+def test_import_payload_bad_input_rejected(payload, errors):
     Segment.objects.create(name="Existing")
 
     with pytest.raises(SegmentImportError) as raised:
@@ -209,7 +209,7 @@ def test_import_payload_bad_input_lists_errors_and_writes_nothing(payload, error
     assert list(Segment.objects.values_list("name", flat=True)) == ["Existing"]
 
 
-def test_import_payload_invalid_rules_named_by_path_and_writes_nothing():
+def test_import_payload_invalid_rules_rejected():
     payload = envelope(
         entry(1, "Fine", country_is("Germany")),
         entry(

@@ -66,20 +66,20 @@ class Command(BaseCommand):
         )
 
     def parse_ids(self, ids, segments) -> list[int]:
-        wanted = []
+        requested = []
         for raw in ids:
             try:
-                wanted.append(int(raw))
+                requested.append(int(raw))
             except ValueError:
                 raise CommandError(
                     f'--id "{raw}" is not a segment id. Give a whole number, '
                     "such as --id 3."
                 ) from None
-        found = set(segments.filter(pk__in=wanted).values_list("pk", flat=True))
-        for segment_id in wanted:
+        found = set(segments.filter(pk__in=requested).values_list("pk", flat=True))
+        for segment_id in requested:
             if segment_id not in found:
                 raise CommandError(
                     f'--id "{segment_id}" matches no segment. Check the id in the '
                     "admin segment list."
                 )
-        return wanted
+        return requested

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from segments.models import Segment, SegmentType
-from segments.recount import RecountError, recount_segments
+from segments.recount import RecountError, RecountLockBusyError, recount_segments
 
 PROGRESS_BAR_WIDTH = 30
 
@@ -57,6 +57,10 @@ class Command(BaseCommand):
                 wait=wait,
                 on_progress=self.show_progress if show_progress else None,
             )
+        except RecountLockBusyError as error:
+            raise CommandError(
+                f"{error} To wait for it instead, pass --wait with a number of seconds."
+            ) from error
         except RecountError as error:
             if show_progress:
                 self.stdout.write("")
@@ -86,17 +90,19 @@ class Command(BaseCommand):
         if not ids and not names:
             return segments
 
-        wanted_ids = []
+        requested_ids = []
         for raw in ids:
             try:
-                wanted_ids.append(int(raw))
+                requested_ids.append(int(raw))
             except ValueError:
                 raise CommandError(
                     f'--id "{raw}" is not a segment id. Give a whole number, '
                     "such as --id 3."
                 ) from None
-        found_ids = set(segments.filter(pk__in=wanted_ids).values_list("pk", flat=True))
-        for segment_id in wanted_ids:
+        found_ids = set(
+            segments.filter(pk__in=requested_ids).values_list("pk", flat=True)
+        )
+        for segment_id in requested_ids:
             if segment_id not in found_ids:
                 raise CommandError(
                     f'--id "{segment_id}" matches no segment'
@@ -113,7 +119,7 @@ class Command(BaseCommand):
                     f"{self.type_suffix(content_type)}. Give the exact name as "
                     "the admin segment list shows it."
                 )
-        return segments.filter(pk__in=wanted_ids) | segments.filter(name__in=names)
+        return segments.filter(pk__in=requested_ids) | segments.filter(name__in=names)
 
     def type_suffix(self, content_type) -> str:
         return f' of type "{content_type}"' if content_type else ""
