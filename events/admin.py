@@ -52,7 +52,7 @@ class EventAdmin(ReadOnlyAdmin):
     list_select_related = ["customer", "site"]
     search_fields = ["name", "visitor_id", "idempotency_key"]
     date_hierarchy = "occurred_at"
-    # Counting millions of events on every page costs more than it tells.
+    # A full count of millions of events on every page is too slow to pay.
     show_full_result_count = False
 
 

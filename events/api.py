@@ -18,6 +18,8 @@ from django.http.request import RawPostDataException
 from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, Throttled
 from rest_framework.renderers import JSONRenderer
@@ -104,7 +106,7 @@ def read_payload(request) -> dict:
     if declared > limit:
         raise too_large
     try:
-        body = request._request.body
+        body = request.body
     except (RequestDataTooBig, RawPostDataException):
         raise too_large from None
     if len(body) > limit:
@@ -229,6 +231,8 @@ class IngestView(APIView):
                 item["field"]: [item["reason"]] for item in exc.rejected
             }
             response.data["rejected"] = exc.rejected
+        if response.status_code == status.HTTP_401_UNAUTHORIZED:
+            response["WWW-Authenticate"] = f'{WRITE_KEY_HEADER} realm="ingest"'
         if response.status_code >= 400:
             logger.debug("Ingest request rejected: %s", response.data)
         return response
@@ -261,7 +265,45 @@ def _item_path(plural: str, index: int) -> str:
     return f"{plural}[{index}]" if plural else ""
 
 
+def ingest_schema(summary: str, description: str):
+    """Describe a public ingest endpoint in the OpenAPI schema."""
+    errors = {
+        code: OpenApiResponse(OpenApiTypes.OBJECT, description=text)
+        for code, text in [
+            (400, "Malformed JSON, or nothing in the body could be stored."),
+            (401, "The write key is missing or not valid."),
+            (403, "The site is disabled or the origin is not allowed."),
+            (413, "The body or a list in it is too large."),
+            (429, "Too many requests from this client or for this key."),
+        ]
+    }
+    return extend_schema(
+        summary=summary,
+        description=description + " See docs/widget.md for the limits.",
+        auth=[],
+        request=OpenApiTypes.OBJECT,
+        parameters=[
+            OpenApiParameter(
+                WRITE_KEY_HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                description="The site's write key; or write_key in the body.",
+            )
+        ],
+        responses={
+            202: OpenApiResponse(OpenApiTypes.OBJECT, description="Accepted."),
+            **errors,
+        },
+        tags=["ingest"],
+    )
+
+
 class TrackView(IngestView):
+    @ingest_schema(
+        "Record website events",
+        "One event {name, attributes, occurred_at, idempotency_key, page_url} "
+        "at the top level, or up to 100 under events, with visitor_id.",
+    )
     def post(self, request):
         visitor_id = self.visitor_id()
         raw_events, plural = self.items("events", settings.ERXSEG_INGEST_MAX_BATCH)
@@ -294,6 +336,11 @@ class TrackView(IngestView):
 
 
 class IdentifyView(IngestView):
+    @ingest_schema(
+        "Identify a browser",
+        "Ties visitor_id to the contact with this email, phone or code, "
+        "merging the browser's visitor into it, or makes the visitor a lead.",
+    )
     def post(self, request):
         visitor_id = self.visitor_id()
         try:
@@ -302,12 +349,18 @@ class IdentifyView(IngestView):
             raise InvalidPayload(rejection.message, [rejection.as_dict()]) from None
 
         identify(visitor_id=visitor_id, identity=identity)
-        # The answer says nothing about whether the contact was known, so
-        # the public key cannot be used to probe which emails are customers.
+        # The response does not reveal whether the contact was known, so the
+        # public key cannot be used to probe which emails are customers.
         return Response({"accepted": True}, status=status.HTTP_202_ACCEPTED)
 
 
 class CustomerPropertiesView(IngestView):
+    @ingest_schema(
+        "Set contact properties",
+        "One {name, value} at the top level, or up to 50 under properties, "
+        "with visitor_id. Names are standard fields, custom.<key> or tracked "
+        "data keys.",
+    )
     def post(self, request):
         visitor_id = self.visitor_id()
         raw_items, plural = self.items("properties", MAX_PROPERTIES)

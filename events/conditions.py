@@ -63,7 +63,7 @@ LOAD_CHUNK = 500
 
 @dataclass(frozen=True)
 class EventRecord:
-    """One event as the reference evaluator sees it."""
+    """One event in the form the reference evaluator reads."""
 
     name: str
     attributes: dict = field(default_factory=dict)

@@ -1,4 +1,4 @@
-"""Who a browser is: visitor contacts, identify, and merging a visitor into
+"""Browser identity: visitor contacts, identify, and merging a visitor into
 a known contact.
 
 Locking order on PostgreSQL: identify takes advisory locks on its
@@ -94,9 +94,9 @@ def lock_contact_for_visitor(visitor_id: str, *, create: bool) -> Customer | Non
     Requests of one browser run one at a time: otherwise a track could create
     a visitor row that an identify running at the same moment cannot see,
     and the track's events would stay on that visitor. A merge deletes the
-    visitor row after moving its events; a request that found the visitor
-    just before then finds the row gone and looks again through the alias
-    the merge left behind.
+    visitor row after moving its events. A request that found the visitor
+    just before the merge then finds the row gone, so it looks again through
+    the alias the merge left behind.
     """
     advisory_lock(f"visitor:{visitor_id}")
     for _attempt in range(3):

@@ -2,8 +2,8 @@
 properties.
 
 Each call runs in one transaction that holds the contact's row lock, so
-rollup updates for one contact never interleave and a merge never sees half
-of a batch.
+rollup updates for one contact never interleave and a merge never moves
+half of a batch.
 """
 
 import logging
@@ -183,9 +183,9 @@ def _clean_custom_values(props: list[CleanProperty]) -> dict[str, Any]:
 def _apply_property(contact, prop: CleanProperty, custom: dict, changed: set) -> None:
     if prop.kind == "standard":
         current = getattr(contact, prop.key)
-        # The write key is public and identify trusts the email it is given,
-        # so a browser may not rewrite what staff or an import set on a
-        # customer; it may fill blanks, and edit leads and visitors freely.
+        # The write key is public and identify trusts the email it is given.
+        # So a browser may fill a customer's blank fields but not rewrite what
+        # staff or an import set. Leads and visitors it may edit freely.
         if (
             contact.state == CustomerState.CUSTOMER
             and current

@@ -2,7 +2,7 @@
 
 Every check here runs before anything is written, so a rejected event or
 property stores nothing. Errors are `Rejection`s: the path of the bad value
-in the request body and a sentence that says the fix.
+in the request body and a sentence that names the fix.
 """
 
 import datetime

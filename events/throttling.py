@@ -1,9 +1,9 @@
 """Rate limits of the public ingest endpoints, in DRF's throttle syntax.
 
 The rates come from settings (ERXSEG_INGEST_RATE_PER_CLIENT and
-ERXSEG_INGEST_RATE_PER_KEY) and the counters live in the default cache, so
+ERXSEG_INGEST_RATE_PER_KEY). The counters live in the default cache, so
 several processes share them only when that cache is shared (Redis,
-Memcached); the local-memory cache counts per process.
+Memcached). The local-memory cache counts per process.
 """
 
 from django.conf import settings

@@ -83,7 +83,7 @@ def test_track_repeated_idempotency_key_stores_once(ingest):
     assert CustomerEventStats.objects.get().count == 1
 
 
-def test_track_same_key_twice_in_one_batch_stores_once(ingest):
+def test_track_key_repeated_in_batch_stores_once(ingest):
     # When
     response = ingest(
         "track",
@@ -102,7 +102,7 @@ def test_track_same_key_twice_in_one_batch_stores_once(ingest):
     assert CustomerEventStats.objects.get().count == 1
 
 
-def test_track_key_in_body_for_send_beacon_is_accepted(ingest, site):
+def test_track_write_key_in_body_accepted(ingest, site):
     # When: sendBeacon posts text/plain and cannot set headers.
     response = Client().post(
         "/api/v1/track",
@@ -233,6 +233,7 @@ def test_track_without_key_returns_401(ingest):
         "message": "The write key is missing. Send it in the X-Erxseg-Key header "
         "or as write_key in the body.",
     }
+    assert response["WWW-Authenticate"] == 'X-Erxseg-Key realm="ingest"'
     assert Event.objects.count() == 0
 
 

@@ -189,7 +189,7 @@ def test_event_condition_attribute_is_set(shoppers):
     assert matching(condition) == {"ann"}
 
 
-def test_event_condition_at_most_with_attributes_includes_no_events(shoppers):
+def test_at_most_with_attributes_includes_no_events(shoppers):
     condition = event(
         occurrence="at_most",
         count=1,
@@ -242,7 +242,7 @@ def test_event_condition_last_time_with_attributes_reads_events(shoppers):
     assert matching(condition) == {"ann"}
 
 
-def test_event_condition_two_in_one_and_group_selects_both(shoppers, add_events):
+def test_two_event_conditions_and_selects_both(shoppers, add_events):
     # Given: dan signed up but never viewed pricing.
     add_events(contact("dan"), ("signed_up", days_ago(3), {}))
     both = event(), {"type": "event", "event": "signed_up"}

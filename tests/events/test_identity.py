@@ -159,7 +159,7 @@ def test_identify_bad_email_returns_400(ingest):
     assert Customer.objects.count() == 0
 
 
-def test_merge_visitor_newer_tracked_value_wins_and_is_logged(known_customer):
+def test_merge_newer_tracked_value_wins_and_logged(known_customer):
     # Given: the visitor was written after the customer.
     visitor = Customer.objects.create(
         state=CustomerState.VISITOR,

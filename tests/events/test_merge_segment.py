@@ -13,7 +13,7 @@ VISITOR = "merge-visitor-01"
 CUSTOMER_BROWSER = "customer-laptop1"
 
 
-def test_identify_merge_visitor_three_into_customer_one_gives_four(ingest):
+def test_merge_three_visitor_events_gives_four(ingest):
     # Given: the customer viewed pricing once from their own browser.
     customer = Customer.objects.create(
         state=CustomerState.CUSTOMER, primary_email="kim@example.com"

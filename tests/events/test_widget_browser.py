@@ -152,8 +152,8 @@ def test_widget_queued_calls_reach_server(browser, live_server, shop, shop_site)
 def test_widget_retry_after_503_stores_event_once(
     browser, live_server, shop, shop_site
 ):
-    # Given: the first track request reaches the server, but the browser is
-    # told it failed.
+    # Given: the first track request reaches the server, but the browser
+    # receives a 503 in place of the server's 202.
     page = shop_page(browser, live_server, shop, shop_site, "")
     failures = []
 
