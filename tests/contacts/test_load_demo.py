@@ -278,6 +278,40 @@ def test_load_demo_chinook_error_after_retail_rolls_back(tmp_path):
     assert after == before
 
 
+def test_load_demo_too_long_name_names_field(tmp_path):
+    retail = write_retail(tmp_path, SMALL_RETAIL_LINES)
+    records = chinook_records()
+    records[1]["fields"]["firstname"] = "L" * 151
+    chinook = write_chinook(tmp_path, records)
+    before = Customer.objects.count()
+
+    with pytest.raises(CommandError) as raised:
+        call_command("load_demo", retail_file=retail, chinook_file=chinook)
+
+    assert str(raised.value) == (
+        "The demo customer with code 'chinook-1' is invalid. first_name: Ensure "
+        "this value has at most 150 characters (it has 151). Restore the files "
+        "from the repository's demo_data/ folder."
+    )
+    assert Customer.objects.count() == before
+
+
+def test_load_demo_bad_chinook_quantity_names_row(tmp_path):
+    retail = write_retail(tmp_path, SMALL_RETAIL_LINES)
+    records = chinook_records()
+    records[-1]["fields"]["quantity"] = "two"
+    chinook = write_chinook(tmp_path, records)
+
+    with pytest.raises(CommandError) as raised:
+        call_command("load_demo", retail_file=retail, chinook_file=chinook)
+
+    assert str(raised.value) == (
+        f"{chinook}: the chinook.invoiceline row 1 has quantity 'two', which is "
+        "not a whole number. Restore the file from the repository's demo_data/ "
+        "folder."
+    )
+
+
 def test_load_demo_not_gzip_raises_clear_error(tmp_path):
     retail = tmp_path / "retail.csv.gz"
     retail.write_text(RETAIL_HEADER + "\n", encoding="utf-8")
