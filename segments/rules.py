@@ -52,7 +52,16 @@ NODE_KEYS = {
     "property": {"type", "property", "operator", "value"},
     "segment": {"type", "segment", "negate"},
     "contacts": {"type", "occurrence", "count", "where"},
-    "event": {"type", "event", "occurrence", "count", "within", "attributes"},
+    "event": {
+        "type",
+        "event",
+        "occurrence",
+        "count",
+        "within",
+        "attributes",
+        "first_occurred",
+        "last_occurred",
+    },
 }
 
 # Escapes that mean the same in Python's re and in PostgreSQL's regular
@@ -239,9 +248,10 @@ class RuleValidator:
             return self.property(node, path, catalogue=catalogue)
         if kind == "segment" and catalogue is self.catalogue:
             return self.segment_reference(node, path)
-        if kind == "contacts" and catalogue is self.catalogue:
+        top = catalogue is self.catalogue
+        if kind == "contacts" and top and not self.is_customer:
             return self.contacts(node, path, depth=depth)
-        if kind == "event" and catalogue is self.catalogue:
+        if kind == "event" and top and self.is_customer:
             return self.event(node, path)
         allowed = "group, property"
         if catalogue is self.catalogue:
@@ -681,7 +691,7 @@ class RuleValidator:
             self.attribute(item, self.join(path, f"attributes[{index}]"))
             for index, item in enumerate(attributes)
         ]
-        return {
+        normalised = {
             "type": "event",
             "event": name,
             "occurrence": occurrence,
@@ -689,6 +699,31 @@ class RuleValidator:
             "within": within,
             "attributes": cleaned,
         }
+        for key in ("first_occurred", "last_occurred"):
+            if node.get(key) is not None:
+                normalised[key] = self.occurred(node[key], self.join(path, key))
+        return normalised
+
+    def occurred(self, item: Any, path: str) -> dict:
+        """Validate a date condition on the first or last occurrence."""
+        if not isinstance(item, dict) or not set(item) <= {"operator", "value"}:
+            self.add(
+                path,
+                _('This must be {"operator": ..., "value": ...}, not %(value)s.'),
+                value=describe(item),
+            )
+            return {}
+        operator = OPERATORS.get(item.get("operator"))
+        if operator is None or PropertyType.DATETIME not in operator.types:
+            self.add(
+                self.join(path, "operator"),
+                _("The operator %(value)s is not a date operator."),
+                value=describe(item.get("operator")),
+            )
+            return {}
+        shape = value_shape(operator, PropertyType.DATETIME)
+        value = self.value(item.get("value"), self.join(path, "value"), shape=shape)
+        return {"operator": operator.name, "value": value}
 
     def within(self, within: Any, path: str):
         if within is None:
