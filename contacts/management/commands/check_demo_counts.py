@@ -18,16 +18,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         counts = demo_counts()
-        wrong = []
+        mismatches = []
         for key, expected in EXPECTED_DEMO_COUNTS.items():
             self.stdout.write(f"{LABELS[key]}: {counts[key]:,}")
             if counts[key] != expected:
-                wrong.append(f"{LABELS[key]}: {counts[key]:,}, expected {expected:,}")
+                mismatches.append(
+                    f"{LABELS[key]}: {counts[key]:,}, expected {expected:,}"
+                )
 
-        if wrong:
+        if mismatches:
             raise CommandError(
                 "The demo data counts do not match a fresh load ("
-                + "; ".join(wrong)
+                + "; ".join(mismatches)
                 + "). Run `manage.py load_demo` on this database."
             )
         self.stdout.write(self.style.SUCCESS("The demo data counts are as expected."))

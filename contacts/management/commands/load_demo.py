@@ -20,8 +20,8 @@ def _describe(counts: UpsertCounts, noun: str) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Load the Online Retail and Chinook demo contacts from demo_data/; "
-        "running it again changes nothing."
+        "Load the Online Retail and Chinook demo contacts from demo_data/. "
+        "Running it again changes nothing."
     )
 
     def add_arguments(self, parser):
@@ -43,8 +43,8 @@ class Command(BaseCommand):
         on_terminal = self.stdout.isatty()
 
         def progress(message: str) -> None:
-            # One line rewritten in place; "\033[K" clears the longer
-            # message it replaces.
+            # One line is rewritten in place, and "\033[K" clears the rest of
+            # a longer message it replaces.
             if on_terminal:
                 self.stdout.write(f"\r{message}\033[K", ending="")
                 self.stdout.flush()
@@ -60,8 +60,9 @@ class Command(BaseCommand):
                 self.stdout.write("\r\033[K", ending="")
 
         # TODO: the Online Retail and Chinook orders are not loaded as events
-        # yet; the events app can read them from contacts.demo's
-        # iter_retail_orders() and iter_chinook_invoices().
+        # yet, so event conditions match nothing in the demo. The events app
+        # can read them from contacts.demo.iter_retail_orders() and
+        # iter_chinook_invoices().
         self.stdout.write(
             self.style.SUCCESS(
                 "Loaded the demo data in "
