@@ -103,7 +103,8 @@ class SegmentAdmin(admin.ModelAdmin):
 
     def get_deleted_objects(self, objs, request):
         """List every segment that uses a deleted one as protected, so the
-        admin rejects the delete and names them.
+        admin rejects the delete and names them. Deleting history rows needs
+        no permission of its own.
 
         The list replaces Django's own protected list, which also flags a
         sub-segment deleted together with its parent.
@@ -111,6 +112,12 @@ class SegmentAdmin(admin.ModelAdmin):
         deleted, model_count, perms_needed, _protected = super().get_deleted_objects(
             objs, request
         )
+        # Memberships and snapshots are a segment's history and go with it,
+        # although nobody may delete them on their own.
+        perms_needed = perms_needed - {
+            SegmentMembership._meta.verbose_name,
+            SegmentSizeSnapshot._meta.verbose_name,
+        }
         objs = list(objs)
         deleted_ids = {segment.pk for segment in objs}
         protected = [

@@ -247,13 +247,13 @@ class Converter:
             return None
 
         parent = doc.get("subOf") or None
-        if parent is not None and parent not in self.by_id:
+        if parent is not None and not self.is_importable(parent, content_type):
             self.unmapped.append(
                 UnmappedItem(
                     f"{label}.subOf",
                     parent,
-                    "the parent segment is not in the file, so the segment "
-                    "was imported without a parent",
+                    "the parent segment is not in the file or selects another "
+                    "content type, so the segment was imported without a parent",
                 )
             )
             parent = None
@@ -267,6 +267,14 @@ class Converter:
             "is_static": False,
             "rules": self.group(doc, label, content_type, seen={doc["_id"]}),
         }
+
+    def is_importable(self, doc_id, content_type: str) -> bool:
+        """Tell whether `doc_id` is a named segment of `content_type` in the
+        file, so it is imported and can be linked to."""
+        doc = self.by_id.get(doc_id)
+        if doc is None or not doc.get("name"):
+            return False
+        return CONTENT_TYPES.get(doc.get("contentType")) == content_type
 
     def group(self, doc: dict, path: str, content_type: str, *, seen: set) -> dict:
         conjunction = doc.get("conditionsConjunction") or "and"
@@ -338,6 +346,12 @@ class Converter:
                 "the reference closes a cycle of segments",
             )
         if target.get("name"):
+            if not self.is_importable(target_id, content_type):
+                raise Skip(
+                    f"{path}.subSegmentId",
+                    target_id,
+                    "the referenced segment selects another content type",
+                )
             return {"type": "segment", "segment": target_id, "negate": False}
         # A nameless group of the erxes UI becomes a nested group here. Its
         # conditions are reported with their own path in the file.
@@ -480,11 +494,13 @@ class Converter:
         name = condition.get("eventName")
         if not isinstance(name, str) or not name:
             raise Skip(f"{path}.eventName", name, "the event name is missing")
-        occurrence = OCCURRENCES.get(condition.get("eventOccurence"))
+        # erxes spells it "eventOccurence"; its 2025 backend "eventOccurrence".
+        key = "eventOccurrence" if "eventOccurrence" in condition else "eventOccurence"
+        occurrence = OCCURRENCES.get(condition.get(key))
         if occurrence is None:
             raise Skip(
-                f"{path}.eventOccurence",
-                condition.get("eventOccurence"),
+                f"{path}.{key}",
+                condition.get(key),
                 'use "exactly", "atleast" or "atmost"',
             )
         count = condition.get("eventOccurenceValue")

@@ -4,6 +4,7 @@ import pytest
 
 from contacts.factories import CustomerFactory
 from segments.models import Segment, SegmentMembership, SegmentSizeSnapshot
+from segments.recount import recount_segment
 from tests.segments.fixtures.builders import (
     country_is,
     make_segment,
@@ -172,6 +173,7 @@ def test_admin_export_action_returns_json(staff_client, germany):
 
 
 def test_admin_delete_referenced_segment_refused_names_users(staff_client, germany):
+    recount_segment(germany)
     make_segment("Berliners", property_is("city", "Berlin"), parent=germany)
     make_segment("Germans again", segment_ref(germany))
     url = f"{CHANGELIST}{germany.pk}/delete/"
@@ -180,6 +182,7 @@ def test_admin_delete_referenced_segment_refused_names_users(staff_client, germa
     response = staff_client.post(url, {"post": "yes"})
 
     content = page.content.decode()
+    assert "Cannot delete segment" in content
     assert "Berliners" in content
     assert "Germans again" in content
     assert 'references "Customers in Germany" in its rules' in content
@@ -200,10 +203,14 @@ def test_admin_bulk_delete_used_segment_refused(staff_client, germany):
 
 
 def test_admin_delete_unused_segment_removes_it(staff_client, germany):
+    recount_segment(germany)
+
     response = staff_client.post(f"{CHANGELIST}{germany.pk}/delete/", {"post": "yes"})
 
     assert response.status_code == 302
     assert not Segment.objects.filter(pk=germany.pk).exists()
+    assert SegmentMembership.objects.count() == 0
+    assert SegmentSizeSnapshot.objects.count() == 0
 
 
 def test_admin_bulk_delete_parent_with_child_succeeds(staff_client, germany):
@@ -223,8 +230,6 @@ def test_admin_bulk_delete_parent_with_child_succeeds(staff_client, germany):
 
 
 def test_admin_membership_and_snapshot_lists_render(staff_client, germany):
-    from segments.recount import recount_segment
-
     recount_segment(germany)
 
     memberships = staff_client.get("/admin/segments/segmentmembership/?stay=open")

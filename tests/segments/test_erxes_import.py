@@ -465,3 +465,29 @@ def test_import_command_erxes_error_names_erxes_path():
         "catalogue of customer segments. Pick a property from the catalogue."
     )
     assert Segment.objects.count() == 0
+
+
+def test_erxes_sub_of_skipped_parent_reported():
+    deals = {**erxes_segment(), "_id": "deals000000000000", "contentType": "sales:deal"}
+    child = {**erxes_segment(), "subOf": "deals000000000000"}
+
+    conversion = convert_erxes([deals, child])
+
+    assert [(item.path, item.value) for item in conversion.unmapped] == [
+        ('segments[0] "Imported".contentType', "sales:deal"),
+        ('segments[1] "Imported".subOf', "deals000000000000"),
+    ]
+    assert conversion.payload["segments"][0]["parent"] is None
+
+
+def test_erxes_event_occurrence_new_spelling_accepted():
+    condition = {
+        "type": "event",
+        "eventName": "signed_up",
+        "eventOccurrence": "exactly",
+        "eventOccurenceValue": 0,
+    }
+
+    converted = converted_condition(condition)
+
+    assert (converted["occurrence"], converted["count"]) == ("exactly", 0)
