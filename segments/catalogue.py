@@ -497,7 +497,6 @@ def tracked_properties(content_type: str) -> dict[str, Property]:
     for key, json_type, total, numeric, dated in _observed_rows(content_type):
         if not KEY_PATTERN.match(key):
             continue
-        seen = counts.setdefault(key, {})
         if json_type in ("string", "text"):
             # A key whose strings are partly numeric or ISO dates is offered
             # with the number or date operators as well as the text ones.
@@ -512,6 +511,7 @@ def tracked_properties(content_type: str) -> dict[str, Property]:
             continue
         for type_, number in found.items():
             if number:
+                seen = counts.setdefault(key, {})
                 seen[type_] = seen.get(type_, 0) + number
     properties = {}
     for key in sorted(counts)[:MAX_TRACKED_KEYS]:
