@@ -17,7 +17,9 @@ from tests.e2e.browser import CHROMIUM_PATH, VIEWPORT, launch_chromium, log_in_t
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: only one sync Playwright can run in a thread, so
+# this one must stop before another test module starts its own.
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM_PATH.exists():
         message = (
