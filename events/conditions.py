@@ -48,6 +48,7 @@ from django.utils.dateparse import parse_date
 from events.models import CustomerEventStats, Event
 from segments.catalogue import MISSING, Property, Source
 from segments.compiler import TRUE, property_q
+from segments.evaluator import property_matches
 from segments.operators import (
     OPERATORS,
     DateKind,
@@ -236,19 +237,13 @@ def _time_q(condition: dict, key: str, now) -> Q:
 
 def attribute_matches(item: dict, record, now) -> bool:
     """Apply one attribute filter to one event, as the SQL does."""
-    prop = attribute_property(item["attribute"])
-    operator = OPERATORS[item["operator"]]
-    value = item.get("value")
-    if operator.complement_of:
-        positive = {**item, "operator": operator.complement_of}
-        return not attribute_matches(positive, record, now)
-    if operator.is_presence:
-        return prop.is_set(record)
-    type_ = prop.type_for(operator, value)
-    typed = prop.typed(record, type_)
-    if typed is None:
-        return False
-    return operator.test(typed, value, now, prop.date_kind(type_), type_)
+    return property_matches(
+        attribute_property(item["attribute"]),
+        OPERATORS[item["operator"]],
+        item.get("value"),
+        record,
+        now,
+    )
 
 
 def _time_matches(spec: dict, moment, now) -> bool:

@@ -9,7 +9,7 @@ import datetime
 import random
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from contacts.models import Customer
@@ -20,6 +20,7 @@ from events.conditions import (
 )
 from events.identity import rebuild_event_stats
 from events.models import Event, Site
+from tests.segments.conftest import DIFFERENTIAL
 
 NOW = datetime.datetime(2026, 3, 15, 12, 0, tzinfo=datetime.UTC)
 NAMES = ["pricing_viewed", "signed_up", "cart_added"]
@@ -28,16 +29,20 @@ ATTRIBUTE_VALUES = {
     "seats": [1, "3", "80%", 2.5, -1, "", [1], {"x": 1}, True, "12"],
     "flag": [True, False, "true", 0],
     "when": ["2026-03-01", "2026-03-14", "2026-13-45", "soon"],
+    "tags": [["a", "B"], ["b"], [], "a", [1, "A"]],
 }
 
 
-@pytest.fixture
-def event_population(db):
-    """Thirty contacts with up to eight random events each."""
-    rng = random.Random(20260315)
+def make_population(rng: random.Random) -> None:
+    """Create thirty contacts with up to eight random events each."""
     site = Site.objects.create(name="Differential", allowed_origins=["*"])
-    for index in range(30):
-        contact = Customer.objects.create(first_name=f"c{index}")
+    for _ in range(30):
+        contact = Customer.objects.create(
+            first_name=rng.choice(["ann", "Ann", "bob", ""]),
+            state=rng.choice(["customer", "customer", "lead", "visitor"]),
+            tracked_data=rng.choice([{}, {"cart": 5}, {"cart": "12"}, {"cart": "x"}]),
+            created_at=NOW - datetime.timedelta(days=rng.randint(0, 60)),
+        )
         for _ in range(rng.randint(0, 8)):
             attributes = {
                 key: rng.choice(values)
@@ -53,6 +58,11 @@ def event_population(db):
                 - datetime.timedelta(minutes=rng.randint(0, 90 * 24 * 60)),
             )
         rebuild_event_stats(contact)
+
+
+@pytest.fixture
+def event_population(db):
+    make_population(random.Random(20260315))
 
 
 texts = st.sampled_from(["pro", "PRO", "basic", "ärger", "", "o", "8"])
@@ -87,6 +97,10 @@ ATTRIBUTE_OPERATORS = {
     "is_false": st.none(),
     "is_set": st.none(),
     "is_not_set": st.none(),
+    **{
+        name: st.lists(st.sampled_from(["a", "b", "c"]), min_size=1, max_size=2)
+        for name in ("includes_any", "includes_all", "excludes")
+    },
 }
 TIME_OPERATORS = {
     **{name: days for name in ("on", "not_on", "before", "after", "on_or_after")},
@@ -111,7 +125,7 @@ def filters(draw, operators, key=None):
 
 
 @st.composite
-def event_conditions(draw):
+def event_conditions(draw, with_times=True):
     condition = {
         "type": "event",
         "event": draw(st.sampled_from(NAMES)),
@@ -141,17 +155,13 @@ def event_conditions(draw):
         ),
     }
     for key in ("first_occurred", "last_occurred"):
-        if draw(st.integers(0, 4)) == 0:
+        if with_times and draw(st.integers(0, 4)) == 0:
             condition[key] = draw(filters(TIME_OPERATORS))
     return condition
 
 
 @pytest.mark.django_db
-@settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@DIFFERENTIAL
 @given(condition=event_conditions())
 def test_event_condition_sql_equals_evaluator(event_population, condition):
     # Given
