@@ -203,7 +203,7 @@ class Property:
         if self.source == Source.TRACKED:
             # Free JSON has no declared type: every operator applies and
             # reads the value as its own type (a value of another type is
-            # missing). `observed` only tells the builder what the data holds.
+            # missing). `observed` only shows the builder what the data contains.
             return list(OPERATORS.values())
         return operators_for(self.type)
 

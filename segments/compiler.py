@@ -18,8 +18,8 @@ from contacts.models import Company, Customer
 from segments.catalogue import COMPANY_SEGMENT, Catalogue, Property, Source
 from segments.operators import OPERATORS, Operator, SetTarget
 
-# Far more than any valid tree needs (10 levels of groups, a short chain of
-# parents and references); reached only when stored segments form a cycle.
+# Far more than any valid tree needs, so it is reached only when stored
+# segments form a cycle that validation did not see.
 MAX_COMPILE_DEPTH = 64
 
 # Always-true and always-false conditions. An empty Q() cannot be used for

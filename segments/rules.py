@@ -2,7 +2,7 @@
 
 `validate_rules` checks a whole tree before anything is saved or run and
 reports every problem at once, keyed by the condition's path in the tree
-(`conditions[2].conditions[0].value`); problems with the tree as a whole are
+(`conditions[2].conditions[0].value`). Problems with the tree as a whole are
 under "rules". It returns the normalised tree: defaults filled in, numeric
 strings turned into numbers.
 """
@@ -65,7 +65,7 @@ NODE_KEYS = {
 }
 
 # Escapes that mean the same in Python's re and in PostgreSQL's regular
-# expressions; any other backslash-letter (\b, \A, \Z, \1, ...) differs or is
+# expressions. Any other backslash-letter (\b, \A, \Z, \1, ...) differs or is
 # missing on one side.
 REGEX_CLASS_ESCAPES = set("dDsSwWnt")
 REGEX_BOUND = re.compile(r"\{(\d+)(,(\d*))?\}")

@@ -1,5 +1,5 @@
-"""Database expressions that give the rule compiler the same answers on
-SQLite and PostgreSQL.
+"""Database expressions that return the same results on SQLite and
+PostgreSQL for the rule compiler.
 
 Text is folded with Python's `str.lower()` on SQLite (a function registered on
 every connection) and with `lower()` on PostgreSQL; under a UTF-8 database
@@ -37,7 +37,10 @@ def json_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
         if abs(number) <= MAX_JSON_NUMBER:
             return number
         return None
@@ -239,13 +242,13 @@ class JsonNumber(_JsonKey):
         # evaluates in order, so junk such as "80%" never reaches a cast.
         return (
             f"(CASE jsonb_typeof({value_sql}) "
-            f"WHEN 'number' THEN (CASE WHEN abs(({value_sql})::numeric) <= %s "
+            f"WHEN 'number' THEN (CASE WHEN abs(({value_sql})::numeric) <= %s::numeric "
             f"THEN ({text_sql})::float8 END) "
             f"WHEN 'string' THEN (CASE WHEN {text_sql} ~ %s "
             f"THEN ({text_sql})::float8 END) END)",
             value_params
             + value_params
-            + [MAX_JSON_NUMBER]
+            + [str(MAX_JSON_NUMBER)]
             + text_params
             + text_params
             + [NUMBER_PATTERN]
@@ -302,7 +305,7 @@ class JsonIsSet(_JsonKey):
 
 
 class JsonListHas(_JsonKey):
-    """True when the key holds a JSON list with a text element whose folded
+    """True when the key contains a JSON list with a text element whose folded
     form is one of `values` (already folded); with `values` None, any
     non-empty text element. Never NULL."""
 

@@ -5,6 +5,7 @@ values, empty strings, numeric strings, junk and non-ASCII text."""
 import datetime
 
 import pytest
+from django.db import connection
 
 from contacts.models import Company, Customer, FieldDefinition, FieldType, Tag
 from segments.catalogue import Catalogue
@@ -456,3 +457,29 @@ def test_number_operator_on_junk_json_never_raises():
 
     # then
     assert [customer.tracked_data for customer in found] == [{"cart": "3"}]
+
+
+def test_number_operator_on_huge_json_number_never_raises():
+    # given a JSON number beyond double precision, written as raw JSON
+    huge = Customer.objects.create()
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE contacts_customer SET tracked_data = %s{cast} WHERE id = %s",
+            ['{"cart": 1e400}', huge.pk],
+        )
+
+    # when
+    found = preview_queryset(
+        group(prop("tracked.cart", "gte", 0)), content_type="customer", now=NOW
+    )
+    evaluated = evaluate(
+        group(prop("tracked.cart", "gte", 0)),
+        load_records("customer"),
+        content_type="customer",
+        now=NOW,
+    )
+
+    # then
+    assert list(found) == []
+    assert evaluated == set()
