@@ -9,8 +9,17 @@ from contacts.filters import CompanyFilter, CustomerFilter
 from contacts.models import Company, Customer, OwnerType
 
 
-class CustomFieldsMixin:
+class CustomFieldsMixin(serializers.Serializer):
+    """Typed JSON fields shared by contacts and companies.
+
+    Declared explicitly because the model JSONFields would accept any JSON,
+    including null, which the database then rejects.
+    """
+
     owner_type: str
+
+    custom_fields = serializers.DictField(required=False)
+    tracked_data = serializers.DictField(required=False)
 
     def validate_custom_fields(self, value):
         try:
@@ -23,6 +32,13 @@ class CustomFieldsMixin:
 
 class CustomerSerializer(CustomFieldsMixin, serializers.ModelSerializer):
     owner_type = OwnerType.CUSTOMER
+
+    emails = serializers.ListField(
+        child=serializers.EmailField(), required=False, max_length=20
+    )
+    phones = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=20
+    )
 
     class Meta:
         model = Customer

@@ -9,10 +9,12 @@ from rest_framework.routers import DefaultRouter
 
 from contacts.api import CompanyViewSet, CustomerViewSet
 from erxseg.api import not_found
+from segments.api import CatalogueView, SegmentViewSet
 
 router = DefaultRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("companies", CompanyViewSet, basename="company")
+router.register("segments", SegmentViewSet, basename="segment")
 
 admin.site.site_header = "erxseg"
 admin.site.site_title = "erxseg"
@@ -22,6 +24,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(router.urls)),
     path("api/v1/", include("events.urls")),
+    path("api/v1/catalogue/", CatalogueView.as_view(), name="catalogue"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(
         "api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"

@@ -130,3 +130,40 @@ def test_customer_list_malformed_json_gets_400(manager_client):
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "parse_error"
+
+
+def test_customer_create_null_json_fields_rejected_not_500(manager_client):
+    response = manager_client.post(
+        "/api/v1/customers/",
+        {"first_name": "Ada", "emails": None, "tracked_data": None},
+    )
+
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert fields["emails"] == ["This field may not be null."]
+    assert fields["tracked_data"] == ["This field may not be null."]
+    assert Customer.objects.count() == 0
+
+
+def test_company_update_null_tracked_data_rejected_not_500(manager_client):
+    company = CompanyFactory(tracked_data={"plan": "pro"})
+
+    response = manager_client.put(
+        f"/api/v1/companies/{company.pk}/", {"name": "Renamed", "tracked_data": None}
+    )
+
+    assert response.status_code == 400
+    company.refresh_from_db()
+    assert company.name != "Renamed"
+    assert company.tracked_data == {"plan": "pro"}
+
+
+def test_customer_create_bad_extra_emails_reported(manager_client):
+    response = manager_client.post(
+        "/api/v1/customers/", {"first_name": "Ada", "emails": ["ok@example.com", "no"]}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["emails"] == {
+        "1": ["Enter a valid email address."]
+    }
