@@ -9,12 +9,14 @@ from rest_framework.routers import DefaultRouter
 
 from contacts.api import CompanyViewSet, CustomerViewSet
 from erxseg.api import not_found
+from events.read_api import EventViewSet
 from segments.api import CatalogueView, SegmentViewSet
 
 router = DefaultRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("companies", CompanyViewSet, basename="company")
 router.register("segments", SegmentViewSet, basename="segment")
+router.register("events", EventViewSet, basename="event")
 
 admin.site.site_header = "erxseg"
 admin.site.site_title = "erxseg"
