@@ -9,6 +9,7 @@ lifetime-count condition can read it instead of scanning `Event`.
 import secrets
 from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -64,6 +65,34 @@ class Site(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self):
+        origins = self.allowed_origins
+        if not isinstance(origins, list) or not all(
+            isinstance(origin, str) for origin in origins
+        ):
+            raise ValidationError(
+                {
+                    "allowed_origins": _(
+                        "Allowed origins must be a list of texts, for example "
+                        '["https://shop.example"].'
+                    )
+                }
+            )
+        for origin in origins:
+            parts = urlsplit(origin.strip())
+            well_formed = parts.scheme in ("http", "https") and parts.netloc
+            if origin.strip() != "*" and not (well_formed and parts.path in ("", "/")):
+                raise ValidationError(
+                    {
+                        "allowed_origins": _(
+                            "%(origin)s is not an origin. Write the scheme and "
+                            "host only, for example https://shop.example, or * "
+                            "for any origin."
+                        )
+                        % {"origin": origin}
+                    }
+                )
+
     def rotate_write_key(self) -> str:
         """Replace the write key; requests with the old key are rejected."""
         self.write_key = generate_write_key()
@@ -72,7 +101,8 @@ class Site(models.Model):
         return self.write_key
 
     def allows_origin(self, origin: str) -> bool:
-        allowed = {normalize_origin(item) for item in self.allowed_origins or []}
+        origins = self.allowed_origins if isinstance(self.allowed_origins, list) else []
+        allowed = {normalize_origin(item) for item in origins if isinstance(item, str)}
         return "*" in allowed or normalize_origin(origin) in allowed
 
 
