@@ -1,8 +1,8 @@
 """Read-only REST endpoint for stored events, for integrations and the admin.
 
 The public ingest endpoints (track, identify, customer-properties) live in
-events/api.py and authenticate by site write key; this one uses the API's
-session and token authentication and the view permission on events.
+events/api.py and authenticate by site write key. This one takes the API's
+sessions and tokens and needs the view permission on events.
 """
 
 import django_filters
