@@ -156,6 +156,10 @@ def update_customer_properties(
 
         if changed:
             contact.save(update_fields=[*sorted(changed), "updated_at"])
+        if not result.accepted:
+            # Nothing was written, so the visitor created for this browser
+            # above goes too.
+            transaction.set_rollback(True)
 
     return result
 

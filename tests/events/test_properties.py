@@ -112,6 +112,18 @@ def test_properties_bad_items_are_rejected_and_rest_stored(ingest, plan_field):
     assert contact.tracked_data == {"city_guess": "Oslo"}
 
 
+def test_properties_all_rejected_by_contact_store_nothing(ingest, plan_field):
+    # When: the value is only found invalid against the field definition.
+    response = ingest(
+        "customer-properties",
+        {"visitor_id": VISITOR_ID, "name": "custom.plan", "value": "platinum"},
+    )
+
+    # Then
+    assert response.status_code == 400
+    assert Customer.objects.count() == 0
+
+
 def test_properties_all_rejected_returns_400(ingest):
     response = ingest(
         "customer-properties",
