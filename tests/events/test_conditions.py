@@ -11,6 +11,7 @@ from events.conditions import (
 )
 from events.identity import rebuild_event_stats
 from events.models import Event, Site
+from segments.services import preview_queryset
 
 pytestmark = pytest.mark.django_db
 
@@ -243,17 +244,28 @@ def test_event_condition_last_time_with_attributes_reads_events(shoppers):
 
 
 def test_two_event_conditions_and_selects_both(shoppers, add_events):
-    # Given: dan signed up but never viewed pricing.
+    # Given: dan signed up but never viewed pricing; bob viewed but never
+    # signed up.
     add_events(contact("dan"), ("signed_up", days_ago(3), {}))
-    both = event(), {"type": "event", "event": "signed_up"}
+    rules = {
+        "type": "group",
+        "conjunction": "and",
+        "conditions": [
+            event(occurrence="at_least", count=1),
+            {
+                "type": "event",
+                "event": "signed_up",
+                "occurrence": "at_least",
+                "count": 1,
+            },
+        ],
+    }
 
     # When
-    q = event_condition_q(both[0], now=NOW) & event_condition_q(both[1], now=NOW)
+    members = preview_queryset(rules, content_type="customer", now=NOW)
 
     # Then
-    assert set(Customer.objects.filter(q).values_list("first_name", flat=True)) == {
-        "ann"
-    }
+    assert set(members.values_list("first_name", flat=True)) == {"ann"}
 
 
 def test_event_condition_junk_attribute_values_never_raise(add_events):
