@@ -55,16 +55,15 @@ def test_create_demo_admin_second_run_changes_nothing(password_file):
     )
 
 
-def test_create_demo_admin_foreign_password_raises(password_file, admin_user):
+def test_create_demo_admin_foreign_password_left_unchanged(password_file, admin_user):
     hashed = admin_user.password
 
-    with pytest.raises(CommandError) as raised:
-        run()
+    output = run()
 
-    assert str(raised.value) == (
+    assert output == (
         "The user 'admin' already exists with a password this command did not "
-        "set. Run `manage.py create_demo_admin --reset-password` to give it a "
-        "new one."
+        "set, so it was left unchanged. Log in with that password, or run "
+        "`manage.py create_demo_admin --reset-password` to get a new one.\n"
     )
     admin_user.refresh_from_db()
     assert admin_user.password == hashed

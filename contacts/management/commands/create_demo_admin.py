@@ -57,10 +57,16 @@ class Command(BaseCommand):
             self.report(saved, "The demo admin account already exists")
             return
 
-        raise CommandError(
-            f"The user {USERNAME!r} already exists with a password this command "
-            "did not set. Run `manage.py create_demo_admin --reset-password` to "
-            "give it a new one."
+        # Another clone or a person set this password. It is left alone, and
+        # the demo still starts, because the account works for whoever knows
+        # the password.
+        self.stdout.write(
+            self.style.WARNING(
+                f"The user {USERNAME!r} already exists with a password this "
+                "command did not set, so it was left unchanged. Log in with that "
+                "password, or run `manage.py create_demo_admin --reset-password` "
+                "to get a new one."
+            )
         )
 
     def saved_password(self) -> str:
