@@ -324,3 +324,17 @@ def test_event_condition_visitor_state_is_not_filtered(add_events):
     )
 
     assert matching(event()) == {"vis"}
+
+
+def test_event_condition_compiles_without_queries(django_assert_num_queries):
+    condition = event(
+        count=2,
+        within={"last": 7, "unit": "days"},
+        attributes=[{"attribute": "plan", "operator": "is", "value": "pro"}],
+        last_occurred={"operator": "in_last", "value": {"amount": 7, "unit": "days"}},
+    )
+
+    with django_assert_num_queries(0):
+        q = event_condition_q(condition, now=NOW)
+    with django_assert_num_queries(1):
+        Customer.objects.filter(q).count()
