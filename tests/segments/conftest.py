@@ -19,11 +19,18 @@ _SHARED = {
 }
 settings.register_profile("erxseg-normal", max_examples=300, **_SHARED)
 settings.register_profile("erxseg-long", max_examples=20_000, **_SHARED)
-# A settings object, used as a decorator on the differential tests only, so
-# other apps' hypothesis tests keep their own settings.
-DIFFERENTIAL = settings.get_profile(
-    "erxseg-" + os.environ.get("ERXSEG_HYPOTHESIS_PROFILE", "normal")
-)
+settings.register_profile("erxseg-normal-contacts", max_examples=100, **_SHARED)
+settings.register_profile("erxseg-long-contacts", max_examples=5_000, **_SHARED)
+_PROFILE = os.environ.get("ERXSEG_HYPOTHESIS_PROFILE", "normal")
+DIFFERENTIAL = settings.get_profile(f"erxseg-{_PROFILE}")
+# Fewer examples where each one writes its own contacts.
+RANDOM_CONTACTS = settings.get_profile(f"erxseg-{_PROFILE}-contacts")
+# ERXSEG_HYPOTHESIS_EXAMPLES overrides the number of examples, for runs split
+# into batches with different --hypothesis-seed values.
+if os.environ.get("ERXSEG_HYPOTHESIS_EXAMPLES"):
+    _EXAMPLES = int(os.environ["ERXSEG_HYPOTHESIS_EXAMPLES"])
+    DIFFERENTIAL = settings(DIFFERENTIAL, max_examples=_EXAMPLES)
+    RANDOM_CONTACTS = settings(RANDOM_CONTACTS, max_examples=_EXAMPLES)
 
 
 def group(*conditions, conjunction="and", negate=False) -> dict:

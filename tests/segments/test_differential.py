@@ -10,6 +10,7 @@ import datetime
 import random
 
 import pytest
+from django.db import transaction
 from hypothesis import given, note
 from hypothesis import strategies as st
 
@@ -21,11 +22,13 @@ from contacts.models import (
     OwnerType,
     Tag,
 )
+from events.identity import rebuild_event_stats
+from events.models import Event, Site
 from segments.compiler import Compiler, base_queryset
 from segments.evaluator import evaluate, load_records, load_segments
 from segments.models import Segment, SegmentMembership
 from segments.rules import validate_rules
-from tests.segments.conftest import DIFFERENTIAL
+from tests.segments.conftest import DIFFERENTIAL, RANDOM_CONTACTS
 
 pytestmark = pytest.mark.django_db
 
@@ -53,6 +56,8 @@ TRACKED_SEEN = ["2026-12-29", "2026-12-30", "2024-02-29", "2026-13-01", "soon", 
 TRACKED_SEEN += ["2025-12-31", "2027-01-01"]
 TRACKED_FLAGS = [["a", "B"], ["b"], [], ["", "c"], "a", [1, "A"]]
 TRACKED_OK = [True, False, "true", 1, None]
+EVENT_NAMES = ["pricing_viewed", "signed_up"]
+EVENT_PLANS = ["pro", "PRO", "free", 3, "12", None]
 
 
 def days_from(base: datetime.date, offset: int) -> datetime.date:
@@ -114,6 +119,7 @@ def build_population(seed: int = 7, size: int = 60):
         label="Tier",
         field_type=FieldType.NUMBER,
     )
+    site = Site.objects.create(name="Shop")
     tags = [Tag.objects.create(name=name) for name in TAG_NAMES]
     company_tags = [
         Tag.objects.create(name=name, owner_type=OwnerType.COMPANY)
@@ -174,6 +180,16 @@ def build_population(seed: int = 7, size: int = 60):
         )
         customer.tags.set(rng.sample(tags, rng.randint(0, 3)))
         customer.companies.set(rng.sample(companies, rng.randint(0, 2)))
+        for _event in range(rng.choice([0, 0, 1, 2, 3, 5])):
+            Event.objects.create(
+                site=site,
+                customer=customer,
+                name=rng.choice(EVENT_NAMES),
+                attributes={"plan": rng.choice(EVENT_PLANS)},
+                occurred_at=BASE_NOW
+                - datetime.timedelta(hours=rng.randint(-12, 24 * 40)),
+            )
+        rebuild_event_stats(customer)
 
     germans = Segment.objects.create(
         name="Germans",
@@ -446,11 +462,56 @@ def population(settings):
     build_population()
     segments = {segment.name: segment for segment in Segment.objects.all()}
     return {
-        "customers": load_records("customer"),
+        "customers": load_records("customer", with_events=True),
         "companies": load_records("company"),
         "segments": segments,
         "infos": load_segments(),
     }
+
+
+windows = st.one_of(
+    st.none(),
+    st.builds(
+        lambda last, unit: {"last": last, "unit": unit},
+        st.integers(1, 40),
+        st.sampled_from(["minutes", "hours", "days", "weeks", "months"]),
+    ),
+    date_range().map(lambda days: {"between": days}),
+)
+attribute_filters = st.lists(
+    st.one_of(
+        st.builds(
+            lambda value: {"attribute": "plan", "operator": "is", "value": value},
+            st.sampled_from(["pro", "free"]),
+        ),
+        st.builds(
+            lambda operator, value: {
+                "attribute": "plan",
+                "operator": operator,
+                "value": value,
+            },
+            st.sampled_from(["gt", "ne", "lte"]),
+            numbers,
+        ),
+        st.just({"attribute": "plan", "operator": "is_not_set", "value": None}),
+    ),
+    max_size=2,
+)
+event_condition = st.builds(
+    lambda name, occurrence, count, within, attributes: {
+        "type": "event",
+        "event": name,
+        "occurrence": occurrence,
+        "count": count,
+        "within": within,
+        "attributes": attributes,
+    },
+    st.sampled_from(EVENT_NAMES),
+    st.sampled_from(["at_least", "at_most", "exactly", "none"]),
+    st.integers(0, 3),
+    windows,
+    attribute_filters,
+)
 
 
 def customer_leaf(segment_ids):
@@ -459,6 +520,7 @@ def customer_leaf(segment_ids):
         property_condition("customer"),
         property_condition("customer"),
         segment_condition(segment_ids),
+        event_condition,
     )
 
 
@@ -535,6 +597,107 @@ def test_differential_company_rules_sql_equals_evaluator(population, data):
         segments=population["infos"],
     )
     found = sql_ids(rules, content_type="company", now=now)
+
+    # then
+    assert found == expected
+
+
+@st.composite
+def random_customer(draw):
+    return {
+        "state": draw(st.sampled_from(["customer", "customer", "lead", "visitor"])),
+        "first_name": draw(st.sampled_from(NAMES)),
+        "country": draw(st.sampled_from(COUNTRIES)),
+        "primary_email": draw(st.sampled_from(EMAILS)),
+        "sex": draw(st.sampled_from(["", "female", "male"])),
+        "session_count": draw(st.integers(0, 100)),
+        "birth_date": draw(
+            st.one_of(
+                st.none(),
+                st.dates(datetime.date(1950, 1, 1), datetime.date(2030, 12, 31)),
+            )
+        ),
+        "last_seen_at": draw(st.one_of(st.none(), moments)),
+        "is_subscribed": draw(st.booleans()),
+        "custom_fields": draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "plan": st.sampled_from(PLANS),
+                    "seats": st.one_of(
+                        st.integers(-5, 100), st.sampled_from(["12", "x"])
+                    ),
+                    "vip": st.booleans(),
+                    "interests": st.lists(st.sampled_from(INTERESTS), unique=True),
+                },
+            )
+        ),
+        "tracked_data": draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "cart": st.one_of(
+                        st.sampled_from(TRACKED_CART),
+                        st.integers(-1000, 1000),
+                        st.floats(-1e6, 1e6, allow_nan=False).map(
+                            lambda x: round(x, 3)
+                        ),
+                        st.integers(-1000, 1000).map(str),
+                    ),
+                    "seen": st.one_of(
+                        st.sampled_from(TRACKED_SEEN),
+                        st.dates(
+                            datetime.date(2026, 11, 1), datetime.date(2027, 2, 1)
+                        ).map(datetime.date.isoformat),
+                    ),
+                    "label": st.sampled_from(NAMES),
+                    "flags": st.sampled_from(TRACKED_FLAGS),
+                    "ok": st.sampled_from(TRACKED_OK),
+                },
+            )
+        ),
+        "tags": draw(st.lists(st.sampled_from(TAG_NAMES), unique=True, max_size=3)),
+        "companies": draw(
+            st.lists(st.sampled_from(COMPANY_NAMES), unique=True, max_size=2)
+        ),
+    }
+
+
+@pytest.fixture
+def catalogue_rows(settings):
+    settings.TIME_ZONE = TIME_ZONE
+    build_population(size=0)
+    return {
+        "tags": {tag.name: tag for tag in Tag.objects.filter(owner_type="customer")},
+        "companies": {company.name: company for company in Company.objects.all()},
+    }
+
+
+@given(data=st.data())
+@RANDOM_CONTACTS
+def test_differential_random_contacts_sql_equals_evaluator(catalogue_rows, data):
+    # given contacts drawn for this example only, rolled back afterwards
+    people = data.draw(st.lists(random_customer(), min_size=1, max_size=6))
+    rules = data.draw(rule_trees(property_condition("customer")))
+    content_type = data.draw(st.sampled_from(["customer", "lead"]))
+    now = data.draw(moments)
+    with transaction.atomic():
+        for person in people:
+            person = dict(person)
+            tags = [catalogue_rows["tags"][name] for name in person.pop("tags")]
+            companies = [
+                catalogue_rows["companies"][name] for name in person.pop("companies")
+            ]
+            customer = Customer.objects.create(**person)
+            customer.tags.set(tags)
+            customer.companies.set(companies)
+
+        # when
+        expected = evaluate(
+            rules, load_records("customer"), content_type=content_type, now=now
+        )
+        found = sql_ids(rules, content_type=content_type, now=now)
+        transaction.set_rollback(True)
 
     # then
     assert found == expected
