@@ -50,6 +50,7 @@ CUSTOMER_CSV_COLUMNS = [
 ]
 COMPANY_CSV_COLUMNS = ["id", "name", "industry", "country", "plan", "created_at"]
 CSV_CHUNK_SIZE = 2000
+CSV_PIECE_SIZE = 64 * 1024
 
 
 def rules_error_fields(error: DjangoValidationError) -> dict:
@@ -178,15 +179,28 @@ class EchoBuffer:
 
 
 def stream_csv(columns: list[str], rows: Iterable[tuple]) -> Iterator[str]:
+    """Yield CSV text in pieces of about CSV_PIECE_SIZE characters.
+
+    One piece per row would cost a WSGI write per member; pieces keep the
+    overhead low while memory stays bounded by the piece size.
+    """
     writer = csv.writer(EchoBuffer())
-    yield writer.writerow(columns)
+    piece = [writer.writerow(columns)]
+    size = len(piece[0])
     for row in rows:
-        yield writer.writerow(
+        line = writer.writerow(
             [
                 value.isoformat() if hasattr(value, "isoformat") else value
                 for value in row
             ]
         )
+        piece.append(line)
+        size += len(line)
+        if size >= CSV_PIECE_SIZE:
+            yield "".join(piece)
+            piece, size = [], 0
+    if piece:
+        yield "".join(piece)
 
 
 def contact_serializer_for(segment: Segment):

@@ -314,3 +314,23 @@ def test_catalogue_without_view_permission_gets_403(no_permission_client):
     )
 
     assert response.status_code == 403
+
+
+def test_members_csv_exports_every_row_past_12000(viewer_client):
+    from contacts.models import Customer
+
+    Customer.objects.bulk_create(
+        Customer(first_name=f"Member {index}", country="Germany")
+        for index in range(12_345)
+    )
+    segment = Segment.objects.create(
+        name="Germany", content_type="customer", rules=country_rules("Germany")
+    )
+
+    exported = viewer_client.get(
+        f"/api/v1/segments/{segment.pk}/members/", {"format": "csv"}
+    )
+
+    rows = csv_rows(exported)
+    assert len(rows) == 12_345
+    assert len({row["id"] for row in rows}) == 12_345
