@@ -1,4 +1,4 @@
-.PHONY: demo demo-data test test-sqlite lint format screenshots
+.PHONY: demo demo-data test test-sqlite test-differential-long lint format screenshots
 
 # Install, migrate the SQLite database, load the demo data, create the demo
 # admin account and serve on http://127.0.0.1:8000/admin/.
@@ -20,6 +20,11 @@ test:
 
 test-sqlite:
 	ERXSEG_TEST_SQLITE_ONLY=1 scripts/test
+
+# The segment differential tests with 20,000 examples each, on both databases
+# (tens of minutes).
+test-differential-long:
+	scripts/test_differential_long
 
 lint:
 	.venv/bin/ruff check .
