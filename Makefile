@@ -21,8 +21,8 @@ test:
 test-sqlite:
 	ERXSEG_TEST_SQLITE_ONLY=1 scripts/test
 
-# The segment differential tests with 20,000 examples each, on both databases
-# (tens of minutes).
+# The segment differential tests with 20,000 examples per rule-tree test and
+# 5,000 for the one that writes contacts per example, on both databases.
 test-differential-long:
 	scripts/test_differential_long
 
