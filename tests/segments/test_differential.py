@@ -1,9 +1,10 @@
 """Differential tests: the SQL compiler and the reference evaluator must
 select the same contacts for random rule trees over random contacts.
 
-The population is built once per test function from a seeded generator
-(creating rows per example would make 300 examples slow); hypothesis draws
-the rule trees, the moment `now` and, for sub-segments, the parent.
+The first two tests build their population once per test function from a
+seeded generator, because creating rows per example would make 300 examples
+slow. Hypothesis draws the rule trees, the moment `now` and, for
+sub-segments, the parent. The third test draws a few contacts per example.
 """
 
 import datetime
