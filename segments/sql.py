@@ -50,6 +50,9 @@ def json_number(value: Any) -> float | None:
 
 
 def regex_search(pattern: str, text: str) -> bool:
+    # NOTE: on SQLite this runs per row in Python's backtracking engine, so a
+    # pathological pattern such as (a+)+$ can be slow; only its length is
+    # bounded.
     return re.search(pattern, text, re.IGNORECASE) is not None
 
 
