@@ -222,6 +222,7 @@ def recount_segments(
     with recount_lock(wait=wait):
         # The time excludes waiting for the lock.
         started = time.monotonic()
+        refresh_membership_statistics()
         ordered = recount_order(segments)
         logger.debug("Recounting %d segments", len(ordered))
         for index, segment in enumerate(ordered, start=1):
@@ -239,6 +240,24 @@ def recount_segments(
         summary.seconds,
     )
     return summary
+
+
+def refresh_membership_statistics() -> None:
+    """Run ANALYZE on the membership table on PostgreSQL.
+
+    A recount inserts or closes many memberships at once, faster than
+    autovacuum refreshes the statistics. With stale statistics the planner
+    expects one open membership per segment and turns the NOT EXISTS of the
+    next run into a nested loop: with 128,000 members it ran for over 10
+    minutes instead of a second (local PostgreSQL, 2 cores). ANALYZE reads a
+    sample of bounded size, so its cost does not grow with the table.
+    """
+    connection = connections["default"]
+    if connection.vendor != "postgresql":
+        return
+    table = connection.ops.quote_name(SegmentMembership._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {table}")
 
 
 def recount_one(segment: Segment) -> RecountResult:
