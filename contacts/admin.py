@@ -93,6 +93,7 @@ class CustomerAdmin(admin.ModelAdmin):
     list_display = [
         "__str__",
         "primary_email",
+        "code",
         "state",
         "country",
         "owner",

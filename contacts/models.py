@@ -247,6 +247,8 @@ class Customer(models.Model):
             return name
         if self.primary_email:
             return self.primary_email
+        if self.code:
+            return self.code
         return f"{self.get_state_display()} #{self.pk}"
 
     @property
