@@ -87,7 +87,7 @@ def recount_segment(segment: Segment, *, now: datetime | None = None) -> Recount
             # Static members are added by hand, so their rows are the truth.
             entered = exited = 0
         else:
-            members = members_queryset(segment).order_by()
+            members = members_queryset(segment, now=now).order_by()
             exited = close_departed_memberships(segment, members=members, now=now)
             entered = open_new_memberships(segment, members=members, now=now)
 

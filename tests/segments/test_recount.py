@@ -531,3 +531,23 @@ def test_load_demo_segments_idempotent_prints_counts(db):
     assert first.getvalue() == second.getvalue()
     child = Segment.objects.get(name="Retail big spenders in the United Kingdom")
     assert child.parent.name == "Retail big spenders"
+
+
+def test_recount_segment_relative_rules_use_given_now(db):
+    moment = timezone.now()
+    CustomerFactory(last_seen_at=moment - timedelta(days=10))
+    recent = make_segment(
+        "Seen this week",
+        {
+            "type": "property",
+            "property": "last_seen_at",
+            "operator": "in_last",
+            "value": {"amount": 7, "unit": "days"},
+        },
+    )
+
+    earlier = recount_segment(recent, now=moment - timedelta(days=5))
+    later = recount_segment(recent, now=moment)
+
+    assert (earlier.member_count, earlier.entered) == (1, 1)
+    assert (later.member_count, later.exited) == (0, 1)
