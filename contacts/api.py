@@ -40,6 +40,11 @@ class CustomerSerializer(CustomFieldsMixin, serializers.ModelSerializer):
         child=serializers.CharField(max_length=50), required=False, max_length=20
     )
 
+    def validate_visitor_id(self, value):
+        # visitor_id is unique but optional: an empty string must be stored
+        # as NULL, or the second contact without one would clash.
+        return value or None
+
     class Meta:
         model = Customer
         fields = [

@@ -167,3 +167,29 @@ def test_customer_create_bad_extra_emails_reported(manager_client):
     assert response.json()["error"]["fields"]["emails"] == {
         "1": ["Enter a valid email address."]
     }
+
+
+def test_customer_empty_visitor_id_stored_as_null(manager_client):
+    first = manager_client.post(
+        "/api/v1/customers/", {"first_name": "Ada", "visitor_id": ""}
+    )
+    second = manager_client.post(
+        "/api/v1/customers/", {"first_name": "Bob", "visitor_id": ""}
+    )
+
+    assert first.status_code == 201
+    assert second.status_code == 201
+    assert list(Customer.objects.values_list("visitor_id", flat=True)) == [None, None]
+
+
+def test_customer_duplicate_visitor_id_rejected(manager_client):
+    CustomerFactory(visitor_id="visitor-1")
+
+    response = manager_client.post(
+        "/api/v1/customers/", {"first_name": "Bob", "visitor_id": "visitor-1"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["visitor_id"] == [
+        "customer with this visitor id already exists."
+    ]
