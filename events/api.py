@@ -233,7 +233,20 @@ class IngestView(APIView):
             response.data["rejected"] = exc.rejected
         if response.status_code == status.HTTP_401_UNAUTHORIZED:
             response["WWW-Authenticate"] = f'{WRITE_KEY_HEADER} realm="ingest"'
-        if response.status_code >= 400:
+        if isinstance(exc, MissingWriteKey | InvalidWriteKey | SiteDisabled):
+            logger.warning(
+                "Ingest request from %s with origin %s rejected: %s",
+                IngestClientThrottle().get_ident(self.request),
+                self.request.headers.get("Origin", "none"),
+                exc.get_codes(),
+            )
+        elif isinstance(exc, OriginNotAllowed):
+            logger.warning(
+                "Ingest request for site %s from origin %s rejected.",
+                self.site.pk,
+                self.request.headers.get("Origin"),
+            )
+        elif response.status_code >= 400:
             logger.debug("Ingest request rejected: %s", response.data)
         return response
 
