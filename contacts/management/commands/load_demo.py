@@ -59,10 +59,6 @@ class Command(BaseCommand):
             if on_terminal:
                 self.stdout.write("\r\033[K", ending="")
 
-        # TODO: the Online Retail and Chinook orders are not loaded as events
-        # yet, so event conditions match nothing in the demo. The events app
-        # can read them from contacts.demo.iter_retail_orders() and
-        # iter_chinook_invoices().
         self.stdout.write(
             self.style.SUCCESS(
                 "Loaded the demo data in "

@@ -14,6 +14,19 @@ def property_rule(name: str, operator: str, value=None) -> dict:
     return condition
 
 
+def event_rule(
+    name: str, occurrence: str, count: int, *, within=None, attributes=()
+) -> dict:
+    return {
+        "type": "event",
+        "event": name,
+        "occurrence": occurrence,
+        "count": count,
+        "within": within,
+        "attributes": list(attributes),
+    }
+
+
 def all_of(*conditions: dict) -> dict:
     return {
         "type": "group",
@@ -60,6 +73,31 @@ DEMO_SEGMENTS = [
         "Customers linked to at least one company.",
         "#8b5cf6",
         all_of(property_rule("companies", "is_set")),
+    ),
+    (
+        "Frequent buyers",
+        SegmentType.CUSTOMER,
+        None,
+        "Customers with at least 10 orders, counted from the order events.",
+        "#db2777",
+        all_of(event_rule("order_placed", "at_least", 10)),
+    ),
+    (
+        "Big orders in the 2011 Christmas season",
+        SegmentType.CUSTOMER,
+        None,
+        "Customers with an order of 500 or more between 1 November and "
+        "9 December 2011.",
+        "#b91c1c",
+        all_of(
+            event_rule(
+                "order_placed",
+                "at_least",
+                1,
+                within={"between": ["2011-11-01", "2011-12-09"]},
+                attributes=[{"attribute": "amount", "operator": "gte", "value": 500}],
+            )
+        ),
     ),
     (
         "Companies in the USA",
