@@ -5,7 +5,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -505,9 +505,26 @@ def test_recount_segment_snapshot_time_is_counted_at(germany_segment):
 
 
 def test_load_demo_segments_idempotent_prints_counts(db):
-    CustomerFactory(
+    from events.models import CustomerEventStats, Event, Site
+
+    big_spender = CustomerFactory(
         country="United Kingdom",
         tracked_data={"source": "online_retail", "spend_gbp": 1500.0},
+    )
+    ordered_at = datetime(2011, 11, 20, 10, 0, tzinfo=UTC)
+    Event.objects.create(
+        site=Site.objects.create(name="Demo shop"),
+        customer=big_spender,
+        name="order_placed",
+        attributes={"amount": 612.5},
+        occurred_at=ordered_at,
+    )
+    CustomerEventStats.objects.create(
+        customer=big_spender,
+        name="order_placed",
+        count=1,
+        first_occurred_at=ordered_at,
+        last_occurred_at=ordered_at,
     )
     CustomerFactory(
         country="Germany", tracked_data={"source": "online_retail", "spend_gbp": 20}
@@ -519,14 +536,16 @@ def test_load_demo_segments_idempotent_prints_counts(db):
     second = io.StringIO()
     call_command("load_demo_segments", stdout=second, no_color=True)
 
-    assert Segment.objects.count() == 5
+    assert Segment.objects.count() == 7
     assert second.getvalue().splitlines() == [
         "  Companies in the USA: 1 member",
+        "  Big orders in the 2011 Christmas season: 1 member",
         "  Customers in Germany: 1 member",
         "  Customers with a company: 0 members",
+        "  Frequent buyers: 0 members",
         "  Retail big spenders: 1 member",
         "  Retail big spenders in the United Kingdom: 1 member",
-        "Loaded 5 demo segments with 4 members in all.",
+        "Loaded 7 demo segments with 5 members in all.",
     ]
     assert first.getvalue() == second.getvalue()
     child = Segment.objects.get(name="Retail big spenders in the United Kingdom")
