@@ -4,6 +4,7 @@ import csv
 from collections.abc import Iterable, Iterator
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -28,6 +29,7 @@ from erxseg.api import Conflict, MemberCursorPagination
 from erxseg.permissions import ModelPermissions
 from events.catalogue import event_catalogue
 from segments import services
+from segments.audit import record_segment_change, stored_snapshot
 from segments.catalogue import catalogue_for
 from segments.deletion import SegmentInUseError, delete_segment
 from segments.models import Segment, SegmentType
@@ -271,7 +273,15 @@ class SegmentViewSet(viewsets.ModelViewSet):
         return Segment.objects.select_related("parent", "owner").order_by("id")
 
     def perform_create(self, serializer):
-        serializer.save(owner=self.request.user)
+        with transaction.atomic():
+            segment = serializer.save(owner=self.request.user)
+            record_segment_change(segment, before=None, user=self.request.user)
+
+    def perform_update(self, serializer):
+        with transaction.atomic():
+            before = stored_snapshot(serializer.instance)
+            segment = serializer.save()
+            record_segment_change(segment, before=before, user=self.request.user)
 
     def perform_destroy(self, instance):
         try:

@@ -7,6 +7,8 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments"
 
     def ready(self):
+        # Registers the read-only admin list of segment changes.
+        from segments import audit_admin  # noqa: F401
         from segments.sql import register_sqlite_functions
 
         # The compiler's SQL calls these functions on SQLite; registering them
