@@ -2,11 +2,16 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from contacts.filters import filter_by_segment
 from contacts.models import Company, Customer, FieldDefinition, Tag
+
+LATEST_EVENTS = 20
 
 
 class ReadableJSONField(forms.JSONField):
@@ -64,6 +69,53 @@ class CountryFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SegmentFilter(admin.SimpleListFilter):
+    """Members of one segment, with the same queryset as the API, the counts
+    and the exports. Sub-segments are listed under their parent."""
+
+    title = _("segment")
+    parameter_name = "segment"
+    company_list = False
+
+    def lookups(self, request, model_admin):
+        from segments.models import Segment, SegmentType
+
+        segments = Segment.objects.order_by("name").values_list(
+            "pk", "name", "parent_id", "content_type"
+        )
+        if self.company_list:
+            segments = segments.filter(content_type=SegmentType.COMPANY)
+        else:
+            segments = segments.exclude(content_type=SegmentType.COMPANY)
+        children: dict = {}
+        for pk, name, parent_id, _content_type in segments:
+            children.setdefault(parent_id, []).append((pk, name))
+        choices = []
+
+        def add(parent_id, depth):
+            for pk, name in children.get(parent_id, []):
+                choices.append((str(pk), "— " * depth + name))
+                add(pk, depth + 1)
+
+        add(None, 0)
+        return choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        try:
+            segment_id = int(self.value())
+            return filter_by_segment(
+                queryset, segment_id, company_list=self.company_list
+            )
+        except (ValueError, ValidationError) as error:
+            raise IncorrectLookupParameters(error) from None
+
+
+class CompanySegmentFilter(SegmentFilter):
+    company_list = True
+
+
 @admin.register(Tag)
 class TagAdmin(admin.ModelAdmin):
     list_display = ["name", "owner_type", "colour_swatch"]
@@ -99,7 +151,14 @@ class CustomerAdmin(admin.ModelAdmin):
         "owner",
         "created_at",
     ]
-    list_filter = [StateFilter, CountryFilter, "is_subscribed", "tags", "created_at"]
+    list_filter = [
+        SegmentFilter,
+        StateFilter,
+        CountryFilter,
+        "is_subscribed",
+        "tags",
+        "created_at",
+    ]
     search_fields = [
         "first_name",
         "last_name",
@@ -141,14 +200,57 @@ class CustomerAdmin(admin.ModelAdmin):
         (_("History"), {"fields": ["created_at", "updated_at"]}),
     ]
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from events.models import Event
+        from segments.admin_builder import contact_segments
+
+        extra_context = extra_context or {}
+        customer = self.get_object(request, object_id)
+        if customer is not None:
+            extra_context["segment_panels"] = contact_segments(
+                customer, content_type=customer.state
+            )
+            extra_context["latest_events"] = (
+                Event.objects.filter(customer=customer)
+                .select_related("site")
+                .order_by("-occurred_at", "-pk")[:LATEST_EVENTS]
+            )
+            extra_context["tracked_items"] = tracked_items(customer.tracked_data)
+        return super().change_view(request, object_id, form_url, extra_context)
+
 
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
     list_display = ["name", "industry", "country", "plan", "owner", "created_at"]
-    list_filter = [CountryFilter, "industry", "plan", "tags"]
+    list_filter = [CompanySegmentFilter, CountryFilter, "industry", "plan", "tags"]
     search_fields = ["name", "website", "industry"]
     autocomplete_fields = ["owner", "parent", "tags"]
     list_select_related = ["owner"]
     show_full_result_count = False
     readonly_fields = ["created_at", "updated_at"]
     formfield_overrides = JSON_FORM_FIELD
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from segments.admin_builder import contact_segments
+
+        extra_context = extra_context or {}
+        company = self.get_object(request, object_id)
+        if company is not None:
+            extra_context["segment_panels"] = contact_segments(
+                company, content_type="company"
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+def tracked_items(data) -> list[tuple[str, str]]:
+    """Lay tracked data out as sorted (key, readable value) pairs; lists and
+    objects are shown as compact JSON."""
+    if not isinstance(data, dict):
+        return []
+    return [
+        (
+            str(key),
+            value if isinstance(value, str) else json.dumps(value, ensure_ascii=False),
+        )
+        for key, value in sorted(data.items())
+    ]

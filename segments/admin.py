@@ -1,16 +1,29 @@
 import json
 
 from django.contrib import admin, messages
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from contacts.admin import JSON_FORM_FIELD
+from segments.admin_builder import (
+    builder_config,
+    export_rows,
+    size_history,
+    stays,
+)
+from segments.api import stream_csv
 from segments.deletion import delete_segment, delete_segments, segment_users
-from segments.models import Segment, SegmentMembership, SegmentSizeSnapshot
+from segments.models import (
+    Segment,
+    SegmentMembership,
+    SegmentSizeSnapshot,
+    SegmentType,
+)
 from segments.recount import RecountError, recount_segments
 from segments.transfer import export_payload
 
@@ -23,10 +36,11 @@ class SegmentAdmin(admin.ModelAdmin):
         "content_type",
         "parent",
         "member_count",
-        "counted_at",
+        "counted",
+        "members_link",
     ]
     list_filter = ["content_type", "is_static"]
-    search_fields = ["name"]
+    search_fields = ["name", "description"]
     list_select_related = ["parent"]
     autocomplete_fields = ["parent"]
     readonly_fields = ["member_count", "counted_at", "created_at", "updated_at"]
@@ -43,15 +57,20 @@ class SegmentAdmin(admin.ModelAdmin):
         ("created_at", "updated_at"),
     ]
     formfield_overrides = JSON_FORM_FIELD
-    actions = ["recount", "export_json"]
+    actions = ["recount", "export_csv", "duplicate", "export_json"]
 
-    @admin.display(description=_("colour"))
-    def colour_swatch(self, segment):
+    @admin.display(description=_("members"))
+    def members_link(self, segment):
+        list_name = (
+            "admin:contacts_company_changelist"
+            if segment.content_type == SegmentType.COMPANY
+            else "admin:contacts_customer_changelist"
+        )
         return format_html(
-            '<span style="display:inline-block;width:1em;height:1em;'
-            'background:{};border-radius:2px"></span> {}',
-            segment.color,
-            segment.color,
+            '<a href="{}?segment={}">{}</a>',
+            reverse(list_name),
+            segment.pk,
+            _("View members"),
         )
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
@@ -59,12 +78,56 @@ class SegmentAdmin(admin.ModelAdmin):
         if db_field.name == "rules":
             formfield.widget.attrs["rows"] = 20
             formfield.help_text = _(
-                "The rule tree as JSON. Errors name the path of the condition, "
-                "such as conditions[1].value."
+                "Build the rules with the builder above, or edit them as JSON. "
+                "Errors name the path of the condition, such as "
+                "conditions[1].value."
             )
         return formfield
 
-    @admin.action(description=_("Recount selected segments"))
+    def save_model(self, request, obj, form, change):
+        from segments.audit import record_segment_change, stored_snapshot
+
+        if not change and obj.owner_id is None:
+            obj.owner = request.user
+        # The form has already changed obj, so the previous values come from
+        # the database. changeform_view runs in a transaction, so the audit
+        # row commits with the save.
+        before = stored_snapshot(obj) if change else None
+        super().save_model(request, obj, form, change)
+        record_segment_change(obj, before=before, user=request.user)
+
+    def render_change_form(self, request, context, add=False, change=False, **kwargs):
+        segment = context.get("original")
+        context["builder_config"] = builder_config(
+            request,
+            segment=segment,
+            editable=self.has_change_permission(request, segment)
+            if change
+            else self.has_add_permission(request),
+        )
+        if segment is not None:
+            context["size_history"] = size_history(segment)
+            context["stays"] = stays(segment)
+        return super().render_change_form(
+            request, context, add=add, change=change, **kwargs
+        )
+
+    @admin.display(description=_("colour"))
+    def colour_swatch(self, segment):
+        return format_html(
+            '<span title="{}" style="display:inline-block;width:1em;height:1em;'
+            'background:{};border-radius:2px"></span>',
+            segment.color,
+            segment.color,
+        )
+
+    @admin.display(description=_("counted at"), ordering="counted_at")
+    def counted(self, segment):
+        if segment.counted_at is None:
+            return _("never")
+        return date_format(timezone.localtime(segment.counted_at), "Y-m-d H:i")
+
+    @admin.action(description=_("Recount selected segments"), permissions=["change"])
     def recount(self, request, queryset):
         try:
             summary = recount_segments(queryset)
@@ -87,6 +150,56 @@ class SegmentAdmin(admin.ModelAdmin):
                 "entered": f"{summary.entered:,}",
                 "exited": f"{summary.exited:,}",
             },
+            messages.SUCCESS,
+        )
+
+    @admin.action(description=_("Export members of selected segments as CSV"))
+    def export_csv(self, request, queryset):
+        kinds = {segment.content_type == SegmentType.COMPANY for segment in queryset}
+        if len(kinds) > 1:
+            self.message_user(
+                request,
+                _(
+                    "The selection mixes company segments with contact segments. "
+                    "Select segments of one kind and export again."
+                ),
+                messages.ERROR,
+            )
+            return None
+        columns, rows = export_rows(list(queryset.order_by("pk")))
+        response = StreamingHttpResponse(
+            stream_csv(columns, rows), content_type="text/csv; charset=utf-8"
+        )
+        filename = f"segment-members-{timezone.now():%Y%m%d-%H%M%S}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+
+    @admin.action(description=_("Duplicate selected segments"), permissions=["add"])
+    def duplicate(self, request, queryset):
+        copies = [
+            Segment.objects.create(
+                name=_("%(name)s (copy)") % {"name": segment.name},
+                description=segment.description,
+                color=segment.color,
+                content_type=segment.content_type,
+                parent=segment.parent,
+                rules=segment.rules,
+                rules_version=segment.rules_version,
+                is_static=segment.is_static,
+                owner=request.user,
+            )
+            for segment in queryset.order_by("pk")
+        ]
+        self.message_user(
+            request,
+            ngettext(
+                "Duplicated %(count)d segment. A copy starts uncounted and "
+                "without the members of a static segment.",
+                "Duplicated %(count)d segments. A copy starts uncounted and "
+                "without the members of a static segment.",
+                len(copies),
+            )
+            % {"count": len(copies)},
             messages.SUCCESS,
         )
 

@@ -316,6 +316,28 @@ class SegmentViewSet(viewsets.ModelViewSet):
             rows = CustomerSerializer(sample, many=True).data
         return Response({**result, "sample": rows})
 
+    @extend_schema(request=PreviewSerializer, responses={200: OpenApiTypes.OBJECT})
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="explain-preview",
+        permission_classes=[PreviewPermission],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def explain_preview(self, request):
+        """Count the matches of every condition and group of unsaved rules."""
+        serializer = PreviewSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        result = services.explain(
+            data["rules"], content_type=data["content_type"], parent=data.get("parent")
+        )
+        if not request.user.is_superuser:
+            _drop_sql(result)
+        return Response(result)
+
     @extend_schema(responses=COUNT_RESPONSE)
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=None)
     def count(self, request, pk=None):
