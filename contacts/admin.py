@@ -210,11 +210,20 @@ class CustomerAdmin(admin.ModelAdmin):
             extra_context["segment_panels"] = contact_segments(
                 customer, content_type=customer.state
             )
-            extra_context["latest_events"] = (
+            events = (
                 Event.objects.filter(customer=customer)
                 .select_related("site")
                 .order_by("-occurred_at", "-pk")[:LATEST_EVENTS]
             )
+            extra_context["latest_events"] = [
+                {
+                    "name": event.name,
+                    "occurred_at": event.occurred_at,
+                    "attributes": json.dumps(event.attributes, ensure_ascii=False),
+                    "site": event.site.name,
+                }
+                for event in events
+            ]
             extra_context["tracked_items"] = tracked_items(customer.tracked_data)
         return super().change_view(request, object_id, form_url, extra_context)
 

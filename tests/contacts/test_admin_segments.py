@@ -145,6 +145,7 @@ def test_contact_page_lists_latest_events_and_tracked_data(staff_client):
             site=site,
             customer=customer,
             name=f"viewed-{hour}",
+            attributes={"step": hour},
             occurred_at=timezone.make_aware(
                 datetime.datetime(2024, 5, 1, hour), datetime.UTC
             ),
@@ -153,8 +154,10 @@ def test_contact_page_lists_latest_events_and_tracked_data(staff_client):
 
     response = staff_client.get(f"{CUSTOMERS}{customer.pk}/change/")
 
-    events = [event.name for event in response.context["latest_events"]]
-    assert events == ["viewed-2", "viewed-1", "viewed-0"]
+    events = response.context["latest_events"]
+    assert [event["name"] for event in events] == ["viewed-2", "viewed-1", "viewed-0"]
+    assert events[0]["attributes"] == '{"step": 2}'
+    assert events[0]["site"] == "Shop"
     assert response.context["tracked_items"] == [
         ("interests", '["music", "tech"]'),
         ("plan", "pro"),

@@ -5,6 +5,7 @@ import datetime
 import re
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -13,6 +14,7 @@ from events.identity import rebuild_event_stats
 from events.models import Event, Site
 from segments.models import Segment
 from segments.services import count_segment
+from tests.e2e.browser import log_in_to_admin
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -269,3 +271,94 @@ def test_builder_escapes_markup_in_names_and_values(
     assert page.evaluate("window.pwned") is None
     assert page.locator(".eb-builder img").count() == 0
     assert evil in page.locator(".eb-segment-ref").inner_text()
+
+
+def test_builder_keyboard_only_builds_condition(
+    admin_page, live_server, march_customers
+):
+    page = admin_page
+    open_add_form(page, live_server.url, "Keyboard")
+
+    page.focus(".eb-add-property")
+    page.keyboard.press("Enter")
+    page.keyboard.type("countr")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("Enter")
+    picker = page.locator(".eb-picker-input")
+
+    assert picker.input_value() == "Country"
+    operator = page.locator(".eb-operator")
+    assert operator.evaluate("element => element === document.activeElement")
+    page.keyboard.press("Tab")
+    page.keyboard.type("germany")
+    assert live_count(page) == "3"
+
+
+def test_builder_json_toggle_redraws_and_rejects_bad_json(
+    admin_page, live_server, march_customers
+):
+    page = admin_page
+    open_add_form(page, live_server.url, "From JSON")
+
+    page.click(".eb-json-toggle")
+    textarea = page.locator("#id_rules")
+    textarea.fill("{not json")
+    error = page.locator(".eb-json-error")
+
+    assert error.inner_text().startswith("The JSON is invalid: ")
+    textarea.fill(
+        '{"type": "group", "conjunction": "and", "negate": false, "conditions": '
+        '[{"type": "property", "property": "country", "operator": "is", '
+        '"value": "Germany"}]}'
+    )
+    assert page.locator(".eb-picker-input").input_value() == "Country"
+    assert live_count(page) == "3"
+    assert error.is_hidden()
+
+
+def test_builder_view_only_user_sees_count_without_controls(
+    page, live_server, march_customers, django_user_model
+):
+    segment = Segment.objects.create(
+        name="Germans",
+        rules={
+            "type": "group",
+            "conjunction": "and",
+            "negate": False,
+            "conditions": [
+                {
+                    "type": "property",
+                    "property": "country",
+                    "operator": "is",
+                    "value": "Germany",
+                }
+            ],
+        },
+        member_count=3,
+        counted_at=timezone.now(),
+    )
+    viewer = django_user_model.objects.create_user(
+        username="viewer", password="password", is_staff=True
+    )
+    viewer.user_permissions.add(Permission.objects.get(codename="view_segment"))
+    path = f"/admin/segments/segment/{segment.pk}/change/"
+    log_in_to_admin(
+        page,
+        base_url=live_server.url,
+        username="viewer",
+        password="password",
+        next_path=path,
+    )
+
+    page.click(".eb-explain-button")
+
+    assert page.locator(".eb-count-number").inner_text() == "3"
+    assert page.locator(".eb-add-property").count() == 0
+    assert page.locator(".eb-remove").count() == 0
+    assert page.locator(".eb-show-count").count() == 0
+    assert page.locator(".eb-picker-input").is_disabled()
+    assert page.locator(".eb-picker-input").input_value() == "Country"
+    assert page.locator('[data-matches-for="conditions[0]"]').inner_text() == (
+        "3 match"
+    )

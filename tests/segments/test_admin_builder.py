@@ -295,6 +295,7 @@ def test_admin_segment_page_shows_history_and_stays(staff_client, germany):
     content = response.content.decode()
     assert "<polyline" in content
     assert "Latest exited" in content
+    assert f'href="/admin/contacts/customer/{leaver.customer_id}/change/"' in content
 
 
 def test_admin_add_sets_owner(staff_client, admin_user):
