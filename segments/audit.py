@@ -74,7 +74,7 @@ def segment_snapshot(segment: Segment) -> dict[str, Any]:
 
 
 def stored_snapshot(segment: Segment) -> dict[str, Any] | None:
-    """Return the snapshot of the segment's row as the database holds it.
+    """Return the snapshot of the segment's row as stored in the database.
 
     The admin applies the form to the instance before save_model runs, so
     the previous values must be read from the database. Call it inside the

@@ -79,7 +79,7 @@ def run_threads(*targets) -> list[BaseException]:
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres
 @needs_postgres
-def test_two_recounts_at_once_run_one_after_the_other(
+def test_recount_concurrent_runs_serialise(
     germany_segment_with_changes,
 ):
     # given
@@ -110,7 +110,7 @@ def test_two_recounts_at_once_run_one_after_the_other(
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.postgres
 @needs_postgres
-def test_rules_edited_during_recount_apply_on_next_run(
+def test_recount_rules_edited_midway_apply_next(
     germany_segment_with_changes, monkeypatch
 ):
     # given a recount that pauses after reading the rules, before its writes
@@ -155,7 +155,7 @@ class Killed(BaseException):
 
 
 @pytest.mark.django_db
-def test_recount_killed_midway_writes_nothing_and_next_run_repairs(
+def test_recount_killed_run_repaired_next_time(
     germany_segment_with_changes, monkeypatch
 ):
     # given a run that dies after closing the departed memberships

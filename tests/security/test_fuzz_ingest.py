@@ -1,5 +1,5 @@
-"""Random ingest payloads are accepted or rejected with a reason, never
-answered with a server error, and nothing is stored for a rejection."""
+"""Random ingest payloads are accepted or rejected with a reason, never get a
+server error, and nothing is stored for a rejection."""
 
 import json
 

@@ -175,7 +175,7 @@ def test_client_rate_counts_requests_with_wrong_keys(shop_site):
 
 
 @override_settings(ERXSEG_INGEST_RATE_PER_KEY="1/minute")
-def test_site_rate_of_one_site_leaves_other_site_open(shop_site, blog_site):
+def test_site_rate_isolated_per_site(shop_site, blog_site):
     # given the shop used up its rate
     post("track", {"visitor_id": VISITOR_ID, "name": "a"}, key=shop_site.write_key)
     throttled = post(
