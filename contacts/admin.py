@@ -4,7 +4,9 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import ValidationError
-from django.db import models
+from django.core.paginator import Paginator
+from django.db import connections, models
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -32,6 +34,42 @@ JSON_FORM_FIELD = {
         ),
     }
 }
+
+
+def planner_row_estimate(queryset) -> int | None:
+    """Return PostgreSQL's estimate of the rows of an unfiltered queryset's
+    table, or None when the queryset is filtered, the database is not
+    PostgreSQL or the table was never analysed."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql" or queryset.query.where:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+            [queryset.model._meta.db_table],
+        )
+        row = cursor.fetchone()
+    if row is None or row[0] < 0:
+        return None
+    return int(row[0])
+
+
+class EstimatedCountPaginator(Paginator):
+    """Page an unfiltered list of a large table without counting every row.
+
+    Above `estimate_above` rows, an unfiltered list on PostgreSQL takes the
+    planner's estimate (as fresh as the last ANALYZE) for its page count.
+    A filtered list, such as the members of a segment, is counted exactly.
+    """
+
+    estimate_above = 100_000
+
+    @cached_property
+    def count(self) -> int:
+        estimate = planner_row_estimate(self.object_list)
+        if estimate is not None and estimate > self.estimate_above:
+            return estimate
+        return super().count
 
 
 class StateFilter(admin.SimpleListFilter):
@@ -171,6 +209,7 @@ class CustomerAdmin(admin.ModelAdmin):
     list_select_related = ["owner"]
     # A full COUNT(*) on every page is the slowest query of a large list.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     list_per_page = 50
     readonly_fields = ["created_at", "updated_at"]
     formfield_overrides = JSON_FORM_FIELD
@@ -236,6 +275,7 @@ class CompanyAdmin(admin.ModelAdmin):
     autocomplete_fields = ["owner", "parent", "tags"]
     list_select_related = ["owner"]
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     readonly_fields = ["created_at", "updated_at"]
     formfield_overrides = JSON_FORM_FIELD
 

@@ -4,9 +4,12 @@ segment, event and tracked data panels of a contact's page."""
 import datetime
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
+from contacts.admin import EstimatedCountPaginator, planner_row_estimate
 from contacts.factories import CompanyFactory, CustomerFactory, LeadFactory
+from contacts.models import Customer
 from events.identity import rebuild_event_stats
 from events.models import Event, Site
 from segments.services import members_queryset
@@ -197,3 +200,28 @@ def test_company_page_shows_segments(staff_client):
     assert [(panel["segment"].name, panel["member"]) for panel in panels] == [
         ("US companies", True)
     ]
+
+
+def test_paginator_unfiltered_list_counts_exactly_below_threshold(staff_client):
+    CustomerFactory.create_batch(3)
+
+    response = staff_client.get(CUSTOMERS)
+
+    assert response.context["cl"].result_count == 3
+
+
+def test_paginator_estimate_used_on_postgresql(monkeypatch, staff_client):
+    if connection.vendor != "postgresql":
+        pytest.skip("The planner's row estimate exists on PostgreSQL only.")
+    CustomerFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE contacts_customer")
+    monkeypatch.setattr(EstimatedCountPaginator, "estimate_above", 0)
+
+    paginator = EstimatedCountPaginator(Customer.objects.all(), 50)
+    filtered = EstimatedCountPaginator(Customer.objects.filter(first_name="x"), 50)
+
+    assert planner_row_estimate(Customer.objects.all()) == 3
+    assert paginator.count == 3
+    assert planner_row_estimate(Customer.objects.filter(first_name="x")) is None
+    assert filtered.count == 0
