@@ -266,6 +266,17 @@ class CustomerAdmin(admin.ModelAdmin):
             extra_context["tracked_items"] = tracked_items(customer.tracked_data)
         return super().change_view(request, object_id, form_url, extra_context)
 
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        return (
+            deleted,
+            model_count,
+            perms_needed - cascaded_model_names(self.model),
+            protected,
+        )
+
 
 @admin.register(Company)
 class CompanyAdmin(admin.ModelAdmin):
@@ -289,6 +300,33 @@ class CompanyAdmin(admin.ModelAdmin):
                 company, content_type="company"
             )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        return (
+            deleted,
+            model_count,
+            perms_needed - cascaded_model_names(self.model),
+            protected,
+        )
+
+
+def cascaded_model_names(model) -> set[str]:
+    """Return the verbose names of the models whose rows cascade from `model`.
+
+    Events, rollups, memberships, visitor aliases and merge records belong to
+    their contact and have read-only admins that deny every delete. Without
+    this, Django would ask for a delete permission nobody has and reject the
+    contact's delete, even for a superuser. A user who may delete a contact
+    may delete everything stored about it.
+    """
+    return {
+        str(relation.related_model._meta.verbose_name)
+        for relation in model._meta.related_objects
+        if relation.on_delete is models.CASCADE
+    }
 
 
 def tracked_items(data) -> list[tuple[str, str]]:

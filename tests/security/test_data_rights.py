@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from contacts.factories import CustomerFactory
+from contacts.factories import CompanyFactory, CustomerFactory
 from contacts.models import Customer
 from events.models import CustomerEventStats, Event, VisitorAlias, VisitorMerge
 from segments.models import Segment, SegmentMembership
@@ -90,16 +90,6 @@ def test_customer_delete_api_removes_all_rows(customer_with_history):
     assert rows_of(bob.pk) == ONE_OF_EACH
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "The read-only admins of events, rollups, aliases, merges and "
-        "memberships deny every delete, so the admin lists them as needing "
-        "a permission and rejects the customer's delete, even for a "
-        "superuser. CustomerAdmin.get_deleted_objects must drop them from "
-        "perms_needed, as SegmentAdmin does for its history rows."
-    ),
-)
 @pytest.mark.parametrize("role", ["manager", "superuser"])
 def test_customer_delete_admin_removes_all_rows(customer_with_history, role):
     # given a user who may delete customers, but not events by hand
@@ -119,3 +109,22 @@ def test_customer_delete_admin_removes_all_rows(customer_with_history, role):
     assert response.status_code == 302
     assert rows_of(ada.pk) == NOTHING
     assert rows_of(bob.pk) == ONE_OF_EACH
+
+
+def test_company_delete_admin_removes_memberships(db):
+    # given a company in a company segment
+    company = CompanyFactory(name="Acme")
+    segment = Segment.objects.create(name="Companies", content_type="company")
+    SegmentMembership.objects.create(segment=segment, company=company)
+    client = Client()
+    client.force_login(user_for_role("manager"))
+
+    # when
+    response = client.post(
+        f"/admin/contacts/company/{company.pk}/delete/", {"post": "yes"}
+    )
+
+    # then
+    assert response.status_code == 302
+    assert SegmentMembership.objects.count() == 0
+    assert Segment.objects.filter(pk=segment.pk).exists()
