@@ -41,6 +41,8 @@ MAX_REGEX_LENGTH = 200
 MAX_NUMBER = 1e15
 MAX_EVENT_COUNT = 1_000_000
 MAX_EVENT_ATTRIBUTES = 20
+# Segment ids are 64-bit integers (BigAutoField).
+MAX_SEGMENT_ID = 2**63 - 1
 OCCURRENCES = ("at_least", "at_most", "exactly", "none")
 EVENT_UNITS = ("minutes", "hours", "days", "weeks", "months")
 CONJUNCTIONS = ("and", "or")
@@ -608,7 +610,13 @@ class RuleValidator:
     def segment_reference(self, node: dict, path: str) -> dict:
         self.unknown_keys(node, "segment", path)
         segment_id = node.get("segment")
-        if isinstance(segment_id, bool) or not isinstance(segment_id, int):
+        # An id past the 64-bit range would make SQLite's driver raise
+        # OverflowError in the lookup, so it is rejected here like a non-id.
+        if (
+            isinstance(segment_id, bool)
+            or not isinstance(segment_id, int)
+            or not -MAX_SEGMENT_ID <= segment_id <= MAX_SEGMENT_ID
+        ):
             self.add(
                 self.join(path, "segment"),
                 _("segment must be the id of a segment, not %(value)s."),
