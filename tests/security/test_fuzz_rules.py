@@ -6,7 +6,6 @@ import re
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -183,16 +182,6 @@ def test_fuzz_rules_segment_create_rejects_or_saves_whole(
             assert catalogue.get(name) is not None, name
 
 
-@pytest.mark.xfail(
-    connection.vendor == "sqlite",
-    strict=True,
-    reason=(
-        "On SQLite, validate_rules passes a segment id past the 64-bit range "
-        "to the database driver, which raises OverflowError, so the API "
-        "answers 500 (PostgreSQL rejects the id with 400). The id check in "
-        "segments/rules.py must reject ids outside 1..2**63-1."
-    ),
-)
 def test_rules_segment_id_past_64_bits_rejected(catalogue_data, manager_api):
     # given
     rules = {
@@ -211,3 +200,8 @@ def test_rules_segment_id_past_64_bits_rejected(catalogue_data, manager_api):
 
     # then
     assert response.status_code == 400
+    assert response.json()["error"]["fields"]["rules"] == {
+        "conditions[0].segment": [
+            "segment must be the id of a segment, not 9223372036854775808."
+        ]
+    }
