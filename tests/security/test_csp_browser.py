@@ -2,8 +2,10 @@
 rule builder need: Chromium reports no violation on their pages."""
 
 import pytest
+from django.utils import timezone
 
 from contacts.factories import CustomerFactory
+from events.models import Event, Site
 from segments.models import Segment
 from tests.e2e.conftest import admin_page, browser, page  # noqa: F401
 
@@ -52,3 +54,59 @@ def test_admin_pages_raise_no_csp_violation(admin_page, live_server):  # noqa: F
         assert "script-src 'self'" in response.headers["content-security-policy"]
         assert admin_page.evaluate("window.__cspViolations") == [], path
     assert console_errors == []
+
+
+PAYLOAD = (
+    '<img src=x onerror="window.__injected=1"><script>window.__injected=2</script>'
+)
+
+
+def test_builder_and_contact_pages_render_payload_as_text(
+    admin_page,  # noqa: F811
+    live_server,
+):
+    # given a segment, a customer and an event whose texts carry HTML
+    segment = Segment.objects.create(
+        name=PAYLOAD,
+        rules={
+            "type": "group",
+            "conjunction": "and",
+            "negate": False,
+            "conditions": [
+                {
+                    "type": "property",
+                    "property": "first_name",
+                    "operator": "contains",
+                    "value": PAYLOAD,
+                }
+            ],
+        },
+    )
+    customer = CustomerFactory(first_name=PAYLOAD, tracked_data={"note": PAYLOAD})
+    site = Site.objects.create(name=PAYLOAD)
+    Event.objects.create(
+        site=site,
+        customer=customer,
+        name=PAYLOAD,
+        attributes={"note": PAYLOAD},
+        occurred_at=timezone.now(),
+    )
+    dialogs = []
+    admin_page.on("dialog", lambda dialog: dialogs.append(dialog.message))
+
+    for path in [
+        f"/admin/segments/segment/{segment.pk}/change/",
+        "/admin/segments/segment/",
+        f"/admin/contacts/customer/{customer.pk}/change/",
+        "/admin/contacts/customer/",
+        "/admin/events/event/",
+    ]:
+        # when
+        admin_page.goto(live_server.url + path)
+        admin_page.wait_for_load_state("networkidle")
+
+        # then the payload is text: no element was created and nothing ran,
+        # which the policy alone would not show for the img element
+        assert admin_page.locator('img[src="x"]').count() == 0, path
+        assert admin_page.evaluate("window.__injected") is None, path
+    assert dialogs == []
