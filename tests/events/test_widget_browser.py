@@ -213,3 +213,92 @@ def test_widget_page_hide_sends_outbox_by_beacon(browser, live_server, shop, sho
     # Then
     assert wait_for(lambda: Event.objects.filter(name="left_page").exists())
     page.close()
+
+
+def documented_snippet(*, key: str, src: str) -> str:
+    """Return the install snippet of docs/widget.md with a real key and src."""
+    text = (settings.BASE_DIR / "docs" / "widget.md").read_text()
+    snippet = text.split("```html\n", 1)[1].split("```", 1)[0]
+    assert "wk_YOUR_WRITE_KEY" in snippet
+    return snippet.replace("wk_YOUR_WRITE_KEY", key).replace(
+        "https://erxseg.example.com/static/erxseg/widget.js", src
+    )
+
+
+SHOP_BUTTONS = """
+<button id="identify" onclick='erxseg.identify({email: "buyer@example.com"})'>
+  Sign in</button>
+<button id="cheap-start" onclick='erxseg.sendEvent({name: "get-start",
+  attributes: {price: 50}})'>Start with the basic plan</button>
+<button id="start" onclick='erxseg.sendEvent({name: "get-start",
+  attributes: {price: 70}})'>Start with the pro plan</button>
+<button id="name" onclick='Erxes.updateCustomerProperty("first_name", "Buyer")'>
+  Save name</button>
+<button id="cart" onclick='erxseg.updateCustomerProperties([
+  {name: "cart_value", value: 42.5}])'>Update cart</button>
+"""
+
+
+def test_documented_snippet_buttons_change_event_segment(
+    browser, live_server, shop, shop_site
+):
+    from segments.models import Segment
+    from segments.services import count_segment
+
+    # Given: a shop page with the snippet exactly as docs/widget.md shows it,
+    # loading the widget from the erxseg server as a real site would.
+    snippet = documented_snippet(
+        key=shop_site.write_key, src=f"{live_server.url}/static/erxseg/widget.js"
+    )
+    shop.html = (
+        f"<!doctype html><html><head>{snippet}</head><body>{SHOP_BUTTONS}</body></html>"
+    )
+    segment = Segment.objects.create(
+        name="Started with a price over 60",
+        content_type="lead",
+        rules={
+            "type": "group",
+            "conjunction": "and",
+            "conditions": [
+                {
+                    "type": "event",
+                    "event": "get-start",
+                    "occurrence": "at_least",
+                    "count": 1,
+                    "within": None,
+                    "attributes": [
+                        {"attribute": "price", "operator": "gt", "value": 60}
+                    ],
+                }
+            ],
+        },
+    )
+    page = browser.new_page()
+    page.goto(f"{shop.origin}/")
+    page.wait_for_function("window.erxseg && window.erxseg.loaded")
+
+    def click_and_settle(button_id: str) -> None:
+        page.click(f"#{button_id}")
+        assert wait_for(lambda: widget_idle(page))
+
+    # When / then: identify makes the visitor a lead, outside the segment.
+    click_and_settle("identify")
+    lead = Customer.objects.get(primary_email="buyer@example.com")
+    assert lead.state == CustomerState.LEAD
+    assert count_segment(segment) == 0
+
+    click_and_settle("cheap-start")
+    assert Event.objects.filter(name="get-start").count() == 1
+    assert count_segment(segment) == 0
+
+    click_and_settle("start")
+    assert Event.objects.filter(name="get-start", customer=lead).count() == 2
+    assert count_segment(segment) == 1
+
+    click_and_settle("name")
+    click_and_settle("cart")
+    lead.refresh_from_db()
+    assert lead.first_name == "Buyer"
+    assert lead.tracked_data["cart_value"] == 42.5
+    assert Customer.objects.count() == 1
+    page.close()
