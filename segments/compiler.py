@@ -3,8 +3,9 @@
 Each condition kind becomes one Q, joined with &, | and ~. Conditions on
 other tables (tags, companies, contacts, referenced segments, events) are
 subqueries, so a count is one SQL statement (plus lookups of custom fields
-and referenced segments) whatever the number of contacts. Every leaf is two-valued (never NULL), which makes a negated
-condition the exact complement of the condition.
+and referenced segments) whatever the number of contacts. Every leaf is
+two-valued (never NULL), which makes a negated condition the exact
+complement of the condition.
 """
 
 import datetime

@@ -242,6 +242,7 @@ class SegmentSizeSnapshot(models.Model):
             f"{self.segment_id}: {self.member_count} at {self.taken_at:%Y-%m-%d %H:%M}"
         )
 
+
 # The audit model lives in its own module and is imported here so that
 # Django registers it with the segments app.
 from segments.audit import SegmentRulesChange  # noqa: E402,F401
