@@ -195,6 +195,9 @@ ERXSEG_INGEST_RATE_PER_KEY = env_str("ERXSEG_INGEST_RATE_PER_KEY", "6000/minute"
 ERXSEG_INGEST_RATE_PER_CLIENT = env_str("ERXSEG_INGEST_RATE_PER_CLIENT", "300/minute")
 ERXSEG_INGEST_MAX_BODY_BYTES = env_int("ERXSEG_INGEST_MAX_BODY_BYTES", 256 * 1024)
 ERXSEG_INGEST_MAX_BATCH = env_int("ERXSEG_INGEST_MAX_BATCH", 100)
+# How long a rotated write key keeps writing. The widget retries a failed
+# batch with backoff up to a minute, so an hour covers its queued retries.
+ERXSEG_WRITE_KEY_GRACE_SECONDS = env_int("ERXSEG_WRITE_KEY_GRACE_SECONDS", 60 * 60)
 # How far a client's event time may lie ahead of or behind the server's.
 ERXSEG_EVENT_MAX_FUTURE_SKEW_SECONDS = env_int(
     "ERXSEG_EVENT_MAX_FUTURE_SKEW_SECONDS", 5 * 60

@@ -137,7 +137,7 @@ def find_site(request, payload: dict) -> Site:
         )
     site = None
     if isinstance(key, str) and len(key) <= 64:
-        site = Site.objects.filter(write_key=key).first()
+        site = Site.objects.for_write_key(key).first()
     if site is None:
         raise InvalidWriteKey(
             _(

@@ -6,9 +6,11 @@ per-customer rollups, and the trail that identify leaves behind.
 lifetime-count condition can read it instead of scanning `Event`.
 """
 
+import datetime
 import secrets
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -32,6 +34,17 @@ def normalize_origin(origin: str) -> str:
     if not parts.scheme or not parts.netloc:
         return origin
     return f"{parts.scheme}://{parts.netloc}"
+
+
+class SiteQuerySet(models.QuerySet):
+    def for_write_key(self, key: str, *, now: datetime.datetime | None = None):
+        """Filter to the site whose current key is `key`, or whose previous
+        key is `key` and still inside its grace period."""
+        now = now or timezone.now()
+        return self.filter(
+            Q(write_key=key)
+            | Q(previous_write_key=key, previous_key_expires_at__gt=now)
+        )
 
 
 class Site(models.Model):
@@ -58,6 +71,22 @@ class Site(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     key_rotated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    previous_write_key = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        editable=False,
+        db_index=True,
+        help_text=_(
+            "The key before the last rotation. It still writes until "
+            "previous_key_expires_at, so queued widget retries are not lost."
+        ),
+    )
+    previous_key_expires_at = models.DateTimeField(
+        null=True, blank=True, editable=False
+    )
+
+    objects = SiteQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]
@@ -93,11 +122,32 @@ class Site(models.Model):
                     }
                 )
 
-    def rotate_write_key(self) -> str:
-        """Replace the write key; requests with the old key are rejected."""
+    def rotate_write_key(self, *, grace: datetime.timedelta | None = None) -> str:
+        """Replace the write key and return the new one.
+
+        The old key keeps writing for `grace` (ERXSEG_WRITE_KEY_GRACE_SECONDS
+        when None), so retries that widgets queued before the rotation are
+        stored. A zero grace rejects the old key at once, for a leaked key.
+        """
+        if grace is None:
+            grace = datetime.timedelta(seconds=settings.ERXSEG_WRITE_KEY_GRACE_SECONDS)
+        now = timezone.now()
+        if grace > datetime.timedelta(0):
+            self.previous_write_key = self.write_key
+            self.previous_key_expires_at = now + grace
+        else:
+            self.previous_write_key = ""
+            self.previous_key_expires_at = None
         self.write_key = generate_write_key()
-        self.key_rotated_at = timezone.now()
-        self.save(update_fields=["write_key", "key_rotated_at"])
+        self.key_rotated_at = now
+        self.save(
+            update_fields=[
+                "write_key",
+                "key_rotated_at",
+                "previous_write_key",
+                "previous_key_expires_at",
+            ]
+        )
         return self.write_key
 
     def allows_origin(self, origin: str) -> bool:

@@ -5,10 +5,12 @@ Single-endpoint checks (missing, wrong, rotated key, body and batch size,
 per-endpoint rates) are in tests/events/test_api.py.
 """
 
+import datetime
 import json
 
 import pytest
 from django.test import Client, override_settings
+from django.utils import timezone
 
 from contacts.models import Customer
 from events.models import Event, Site
@@ -229,14 +231,6 @@ def test_body_limit_holds_on_every_endpoint(shop_site, endpoint):
     assert Customer.objects.count() == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Site.rotate_write_key replaces the key at once, so a widget's queued "
-        "retry with the previous key gets 401 and its events are lost. The "
-        "previous key needs a grace period in which it still writes."
-    ),
-)
 def test_rotated_key_accepts_in_flight_retry(shop_site):
     # given a batch sent with the current key, whose response the widget lost
     body = {
@@ -260,3 +254,35 @@ def test_rotated_key_accepts_in_flight_retry(shop_site):
         {"index": 1, "duplicate": True},
     ]
     assert Event.objects.count() == 2
+
+
+def test_rotated_key_rejected_after_grace_period(shop_site):
+    # given a key rotated longer ago than its grace period
+    old_key = shop_site.write_key
+    shop_site.rotate_write_key(grace=datetime.timedelta(minutes=5))
+    Site.objects.filter(pk=shop_site.pk).update(
+        previous_key_expires_at=timezone.now() - datetime.timedelta(seconds=1)
+    )
+
+    # when
+    response = post("track", {"visitor_id": VISITOR_ID, "name": "late"}, key=old_key)
+
+    # then
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "invalid_write_key"
+    assert Event.objects.count() == 0
+
+
+def test_rotated_key_zero_grace_rejected_at_once(shop_site):
+    # given a leaked key, rotated with no grace period
+    old_key = shop_site.write_key
+    shop_site.rotate_write_key(grace=datetime.timedelta(0))
+
+    # when
+    response = post("track", {"visitor_id": VISITOR_ID, "name": "x"}, key=old_key)
+
+    # then
+    assert response.status_code == 401
+    shop_site.refresh_from_db()
+    assert shop_site.previous_write_key == ""
+    assert shop_site.previous_key_expires_at is None
