@@ -288,7 +288,12 @@ class CompanyAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
     readonly_fields = ["created_at", "updated_at"]
-    formfield_overrides = JSON_FORM_FIELD
+    # A website typed without a scheme ("acme.example") is stored as https,
+    # which Django 6.0 makes the default anyway.
+    formfield_overrides = {
+        **JSON_FORM_FIELD,
+        models.URLField: {"assume_scheme": "https"},
+    }
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         from segments.admin_builder import contact_segments
