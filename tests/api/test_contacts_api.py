@@ -193,3 +193,18 @@ def test_customer_duplicate_visitor_id_rejected(manager_client):
     assert response.json()["error"]["fields"]["visitor_id"] == [
         "customer with this visitor id already exists."
     ]
+
+
+def test_company_create_bad_fields_reported_per_field(manager_client):
+    response = manager_client.post(
+        "/api/v1/companies/",
+        {"name": "", "website": "not a url", "size": -5, "parent": 999999},
+    )
+
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert fields["name"] == ["This field may not be blank."]
+    assert fields["website"] == ["Enter a valid URL."]
+    assert fields["size"] == ["Ensure this value is greater than or equal to 0."]
+    assert fields["parent"] == ['Invalid pk "999999" - object does not exist.']
+    assert Company.objects.count() == 0

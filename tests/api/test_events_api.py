@@ -93,3 +93,16 @@ def test_track_endpoint_ignores_api_token(manager_client, site):
 
     assert response.status_code == 401
     assert Event.objects.count() == 0
+
+
+def test_events_list_bad_filters_reported_per_field(event_viewer_client):
+    response = event_viewer_client.get(
+        "/api/v1/events/", {"occurred_after": "yesterday", "customer": "abc"}
+    )
+
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert fields["occurred_after"] == ["Enter a valid date/time."]
+    assert fields["customer"] == [
+        "Select a valid choice. That choice is not one of the available choices."
+    ]
