@@ -1,8 +1,8 @@
 """The rule tree as a JSON Schema, for the OpenAPI document.
 
-The schema tells integrators the shape of each node; validate_rules remains
-the authority on what is accepted (known properties, operator per type,
-limits, cycles) and reports errors by the condition's path.
+The schema describes the shape of each node for integrators. validate_rules
+stays the authority on what is accepted (known properties, operators per
+type, limits, cycles) and reports errors by the condition's path.
 """
 
 GROUP = "#/components/schemas/RuleGroup"
