@@ -90,8 +90,12 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # SQLite locks the whole file per write; a timeout makes a concurrent
-    # writer wait instead of failing with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {"timeout": 20}
+    # writer wait instead of failing with "database is locked". IMMEDIATE
+    # takes the write lock when a transaction begins: a transaction that
+    # reads first and writes later would otherwise fail at once when
+    # another writer holds the lock, because SQLite cannot wait there
+    # without risking a deadlock.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
