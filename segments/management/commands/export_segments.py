@@ -2,6 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from segments.management.options import filter_by_type, requested_ids
 from segments.models import Segment, SegmentType
 from segments.transfer import export_payload
 
@@ -35,16 +36,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, ids, content_type, output, **options):
-        segments = Segment.objects.all()
-        if content_type is not None:
-            if content_type not in SegmentType.values:
-                raise CommandError(
-                    f'--type "{content_type}" is not a segment type. Use one of: '
-                    f"{', '.join(SegmentType.values)}."
-                )
-            segments = segments.filter(content_type=content_type)
+        segments = filter_by_type(Segment.objects.all(), content_type)
         if ids:
-            segments = segments.filter(pk__in=self.parse_ids(ids, segments))
+            segments = segments.filter(pk__in=requested_ids(ids, segments))
 
         payload = export_payload(segments)
         text = json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
@@ -64,22 +58,3 @@ class Command(BaseCommand):
                 f"Exported {len(payload['segments']):,} segments to {output}."
             )
         )
-
-    def parse_ids(self, ids, segments) -> list[int]:
-        requested = []
-        for raw in ids:
-            try:
-                requested.append(int(raw))
-            except ValueError:
-                raise CommandError(
-                    f'--id "{raw}" is not a segment id. Give a whole number, '
-                    "such as --id 3."
-                ) from None
-        found = set(segments.filter(pk__in=requested).values_list("pk", flat=True))
-        for segment_id in requested:
-            if segment_id not in found:
-                raise CommandError(
-                    f'--id "{segment_id}" matches no segment. Check the id in the '
-                    "admin segment list."
-                )
-        return requested

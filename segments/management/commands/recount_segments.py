@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from segments.management.options import filter_by_type, requested_ids
 from segments.models import Segment, SegmentType
 from segments.recount import RecountError, RecountLockBusyError, recount_segments
 
@@ -78,37 +79,12 @@ class Command(BaseCommand):
         )
 
     def select_segments(self, *, ids, names, content_type):
-        segments = Segment.objects.all()
-        if content_type is not None and content_type not in SegmentType.values:
-            raise CommandError(
-                f'--type "{content_type}" is not a segment type. Use one of: '
-                f"{', '.join(SegmentType.values)}."
-            )
-        if content_type:
-            segments = segments.filter(content_type=content_type)
+        segments = filter_by_type(Segment.objects.all(), content_type or None)
 
         if not ids and not names:
             return segments
 
-        requested_ids = []
-        for raw in ids:
-            try:
-                requested_ids.append(int(raw))
-            except ValueError:
-                raise CommandError(
-                    f'--id "{raw}" is not a segment id. Give a whole number, '
-                    "such as --id 3."
-                ) from None
-        found_ids = set(
-            segments.filter(pk__in=requested_ids).values_list("pk", flat=True)
-        )
-        for segment_id in requested_ids:
-            if segment_id not in found_ids:
-                raise CommandError(
-                    f'--id "{segment_id}" matches no segment'
-                    f"{self.type_suffix(content_type)}. Check the id in the admin "
-                    "segment list."
-                )
+        segment_ids = requested_ids(ids, segments, scope=self.type_suffix(content_type))
         found_names = set(
             segments.filter(name__in=names).values_list("name", flat=True)
         )
@@ -119,7 +95,7 @@ class Command(BaseCommand):
                     f"{self.type_suffix(content_type)}. Give the exact name as "
                     "the admin segment list shows it."
                 )
-        return segments.filter(pk__in=requested_ids) | segments.filter(name__in=names)
+        return segments.filter(pk__in=segment_ids) | segments.filter(name__in=names)
 
     def type_suffix(self, content_type) -> str:
         return f' of type "{content_type}"' if content_type else ""
