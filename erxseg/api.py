@@ -94,7 +94,7 @@ def exception_handler(exc, context):
 
 
 def not_found(request, *args, **kwargs):
-    """Answer an unknown address under /api/ in the API's error format."""
+    """Return a 404 in the API's error format for an unknown address under /api/."""
     return JsonResponse(
         error_body(404, "not_found", DEFAULT_MESSAGES[status.HTTP_404_NOT_FOUND]),
         status=404,
