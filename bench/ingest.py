@@ -1,0 +1,884 @@
+"""Benchmark event ingest under gunicorn with wrk, against raw inserts.
+
+Usage:
+    .venv/bin/python bench/ingest.py                 # 20 s per phase
+    .venv/bin/python bench/ingest.py --smoke         # CI: about 30 s in all
+
+The run drops and recreates the PostgreSQL database in --database-url (its
+name must contain "bench"), migrates it and creates a site that allows any
+origin. It then serves erxseg under gunicorn on 127.0.0.1 and drives
+POST /api/v1/track with wrk (bench/ingest_track.lua) in two phases: one
+event per request, then --batch events per request. Every event is an
+`order_placed` with the attributes of the demo data's retail orders, a
+visitor id from a fixed pool and an idempotency key of its own. Last, a
+baseline inserts as many rows as the batch phase acknowledged straight into
+the event table with psycopg's `executemany`, --batch rows per transaction
+on one connection, and the batch phase's rate is compared with it.
+
+Server settings, chosen to look like production on a small machine:
+- DEBUG off, a random SECRET_KEY, HTTP only (no SSL redirect), log level
+  WARNING, so nothing is logged per request.
+- Persistent database connections (DATABASE_CONN_MAX_AGE=600), one per
+  gunicorn thread.
+- --workers 2 with --threads 4 (the gthread worker). Two workers match the
+  two CPUs of the machine the figures in bench/results/ come from. A request
+  spends much of its time waiting for PostgreSQL (about 160 queries for a
+  batch of 50), so threads let a worker parse and validate one request while
+  another waits. The measured comparison is in bench/results/ingest.md.
+- The per-key and per-client ingest throttles are raised for this server
+  only, through ERXSEG_INGEST_RATE_PER_KEY and ERXSEG_INGEST_RATE_PER_CLIENT,
+  because all of wrk's requests come from one address with one key.
+- Keep-alive longer than the drain below, so gunicorn does not close idle
+  connections and make wrk reconnect and send after the load ends.
+
+How the checks stay exact: wrk sends for --duration seconds, after which the
+Lua script holds every connection idle for --drain seconds until wrk stops.
+So every request gets its response and no request is left in flight. The
+events acknowledged are wrk's 2xx responses times the events per request,
+and must equal the rows stored under that phase's idempotency keys. The
+script also checks that no response reported a duplicate or a rejected
+event, that each visitor has one contact, and that the per-customer rollups
+(CustomerEventStats) equal counts, first and last times computed from the
+event rows.
+
+Exit status: 0 when every check passed; 1 when an event was lost, doubled or
+left unaccounted for, a rollup is wrong, or a response was not 2xx; 2 when
+the run could not be set up. Missing the throughput target (batch ingest at
+25% or more of the raw insert rate) is reported, not an error.
+
+Results go to bench/results/ingest.json and bench/results/ingest.md (with
+--smoke, only to --results-dir when it is given), and the Markdown table is
+printed.
+"""
+
+import argparse
+import datetime
+import http.client
+import json
+import os
+import platform
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.json import Jsonb
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+LUA_SCRIPT = PROJECT_DIR / "bench" / "ingest_track.lua"
+DEFAULT_RESULTS_DIR = PROJECT_DIR / "bench" / "results"
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/erxseg_bench_ingest"
+WRK = "/usr/bin/wrk"
+TRACK_PATH = "/api/v1/track"
+VISITOR_PREFIX = "bench-visitor-"
+# Ingest throttles for the benchmark's own server: far above what one
+# machine can serve. Per second, so DRF's throttle keeps one second of
+# request times per key instead of a minute's.
+UNTHROTTLED_RATE = "1000000/second"
+TARGET_RATIO = 0.25
+# The same countries as bench/ingest_track.lua, for the raw baseline rows.
+COUNTRIES = [
+    "United Kingdom",
+    "Germany",
+    "France",
+    "EIRE",
+    "Spain",
+    "Netherlands",
+    "Belgium",
+    "Switzerland",
+    "Portugal",
+    "Australia",
+]
+
+
+class SetupError(Exception):
+    """The benchmark could not start; the message says what to fix."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url",
+        default=DEFAULT_DATABASE_URL,
+        help="PostgreSQL database to drop, recreate and fill; its name must "
+        "contain 'bench' (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--duration", type=int, help="Seconds of load per phase (default: 20)."
+    )
+    parser.add_argument(
+        "--drain",
+        type=int,
+        help="Seconds wrk keeps running after the load so every request "
+        "finishes (default: 5).",
+    )
+    parser.add_argument(
+        "--connections", type=int, help="wrk connections (default: 16)."
+    )
+    parser.add_argument("--wrk-threads", type=int, help="wrk threads (default: 2).")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=50,
+        help="Events per request in the batch phase, and rows per "
+        "transaction in the raw baseline (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn worker processes."
+    )
+    parser.add_argument(
+        "--threads", type=int, default=4, help="Threads per gunicorn worker."
+    )
+    parser.add_argument(
+        "--visitors",
+        type=int,
+        default=1000,
+        help="Size of the visitor id pool (default: %(default)s).",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=18200,
+        help="Port of the gunicorn server on 127.0.0.1 (default: %(default)s).",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="Random seed.")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="Short run for CI: 3 s per phase, 4 connections, 1 wrk thread; "
+        "checks stored = acknowledged and asserts no timing.",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        help="Directory for ingest.json and ingest.md (default: bench/results; "
+        "with --smoke, nothing is written unless this is given).",
+    )
+    parser.add_argument(
+        "--server-log",
+        type=Path,
+        help="File for gunicorn's output (default: a file in the temporary "
+        "directory, printed when the server fails).",
+    )
+    args = parser.parse_args(argv)
+
+    smoke_defaults = {"duration": 3, "drain": 2, "connections": 4, "wrk_threads": 1}
+    full_defaults = {"duration": 20, "drain": 5, "connections": 16, "wrk_threads": 2}
+    for name, value in (smoke_defaults if args.smoke else full_defaults).items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.results_dir is None and not args.smoke:
+        args.results_dir = DEFAULT_RESULTS_DIR
+
+    positive = ["duration", "drain", "connections", "wrk_threads", "batch"]
+    positive += ["workers", "threads", "visitors"]
+    for name in positive:
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be 1 or more.")
+    if args.connections < args.wrk_threads:
+        parser.error("--connections must be at least --wrk-threads.")
+    if args.visitors > 99_999:
+        parser.error("--visitors must be at most 99999 (five-digit visitor ids).")
+    return args
+
+
+# Database
+
+
+def database_name(database_url: str) -> str:
+    name = conninfo_to_dict(database_url).get("dbname")
+    if not name:
+        raise SetupError(
+            f"--database-url {database_url} names no database. Add one, for "
+            "example postgres://postgres@127.0.0.1:5432/erxseg_bench_ingest."
+        )
+    return name
+
+
+def recreate_database(database_url: str) -> None:
+    """Drop the benchmark database if it exists and create it empty."""
+    name = database_name(database_url)
+    if "bench" not in name:
+        raise SetupError(
+            f"The database {name} would be dropped, and its name does not "
+            "contain 'bench'. Give --database-url a database of its own for "
+            "benchmarks, for example erxseg_bench_ingest."
+        )
+    try:
+        admin = psycopg.connect(
+            make_conninfo(database_url, dbname="postgres"), autocommit=True
+        )
+    except psycopg.OperationalError as error:
+        raise SetupError(
+            f"Cannot connect to PostgreSQL for {database_url}: {error}".strip()
+        ) from None
+    with admin:
+        identifier = sql.Identifier(name)
+        admin.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(identifier)
+        )
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(identifier))
+
+
+def server_environment(args: argparse.Namespace) -> dict[str, str]:
+    """Return the environment of the server and of the setup in this process."""
+    environment = dict(os.environ)
+    environment.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "erxseg.settings",
+            "DATABASE_URL": args.database_url,
+            "DATABASE_CONN_MAX_AGE": "600",
+            "DEBUG": "false",
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "SECURE_SSL_REDIRECT": "false",
+            "LOG_LEVEL": "WARNING",
+            "ERXSEG_INGEST_RATE_PER_KEY": UNTHROTTLED_RATE,
+            "ERXSEG_INGEST_RATE_PER_CLIENT": UNTHROTTLED_RATE,
+        }
+    )
+    return environment
+
+
+@dataclass
+class Tables:
+    event: str
+    stats: str
+    customer: str
+
+
+def prepare_database(
+    environment: dict[str, str], batch: int
+) -> tuple[int, str, Tables]:
+    """Migrate the database and create the site; return its pk and write key.
+
+    Django runs in this process with the server's settings, so the site and
+    the migrations use exactly what the server will see.
+    """
+    os.environ.update(environment)
+    sys.path.insert(0, str(PROJECT_DIR))
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.db import connections
+
+    from contacts.models import Customer
+    from events.models import CustomerEventStats, Event, Site
+
+    if batch > settings.ERXSEG_INGEST_MAX_BATCH:
+        raise SetupError(
+            f"--batch {batch} is above ERXSEG_INGEST_MAX_BATCH "
+            f"({settings.ERXSEG_INGEST_MAX_BATCH}), so every batch would be "
+            "rejected. Use a smaller --batch."
+        )
+
+    call_command("migrate", interactive=False, verbosity=0)
+    site = Site.objects.create(name="Benchmark", allowed_origins=["*"])
+    tables = Tables(
+        event=Event._meta.db_table,
+        stats=CustomerEventStats._meta.db_table,
+        customer=Customer._meta.db_table,
+    )
+    connections.close_all()
+    return site.pk, site.write_key, tables
+
+
+# Server
+
+
+def ensure_port_free(port: int) -> None:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise SetupError(
+                f"Port {port} on 127.0.0.1 is in use ({error.strerror}). Stop "
+                "what listens there or choose another --port."
+            ) from None
+
+
+def start_server(
+    args: argparse.Namespace, environment: dict[str, str], log_path: Path
+) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "erxseg.wsgi",
+        "--bind",
+        f"127.0.0.1:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--threads",
+        str(args.threads),
+        "--worker-class",
+        "gthread",
+        "--keep-alive",
+        str(args.drain + 30),
+        "--timeout",
+        "120",
+        "--chdir",
+        str(PROJECT_DIR),
+        "--log-level",
+        "warning",
+    ]
+    log = log_path.open("ab")
+    try:
+        # A session of its own, so Ctrl-C in the terminal reaches only this
+        # script, which then stops the server and its workers in order.
+        return subprocess.Popen(
+            command,
+            cwd=PROJECT_DIR,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+
+
+def wait_for_server(server: subprocess.Popen, port: int, log_path: Path) -> None:
+    """Return once the server answers HTTP; raise SetupError if it exits."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SetupError(
+                f"gunicorn exited with status {server.returncode} at start. Its "
+                f"output:\n{log_path.read_text(errors='replace')[-3000:]}"
+            )
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", TRACK_PATH)
+            connection.getresponse().read()
+            connection.close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SetupError("gunicorn did not answer within 60 seconds.")
+
+
+def stop_process(process: subprocess.Popen | None, *, grace: float) -> None:
+    """Send SIGTERM to the process group, then SIGKILL after `grace` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
+
+
+# Load
+
+
+@dataclass
+class Phase:
+    name: str
+    mode: str
+    events_per_request: int
+
+    @property
+    def key_prefix(self) -> str:
+        # The idempotency keys that bench/ingest_track.lua builds for this
+        # phase start with this, followed by the run id.
+        return f"-{self.mode[0]}-"
+
+
+def run_wrk(
+    args: argparse.Namespace,
+    phase: Phase,
+    write_key: str,
+    run_id: str,
+    running: list,
+) -> dict:
+    """Run one wrk phase and return wrk's summary with the Lua counters."""
+    total = args.duration + args.drain
+    command = [
+        WRK,
+        "--threads",
+        str(args.wrk_threads),
+        "--connections",
+        str(args.connections),
+        "--duration",
+        f"{total}s",
+        # Idle connections during the drain must not count as timeouts, and
+        # wrk's latency histogram spans up to this value.
+        "--timeout",
+        f"{args.drain + 5}s",
+        "--latency",
+        "--script",
+        str(LUA_SCRIPT),
+        f"http://127.0.0.1:{args.port}{TRACK_PATH}",
+        "--",
+        phase.mode,
+        str(phase.events_per_request),
+        str(args.visitors),
+        run_id,
+        write_key,
+        str(args.duration),
+        str(args.seed),
+    ]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    running.append(process)
+    try:
+        stdout, stderr = process.communicate(timeout=total + 60)
+    finally:
+        stop_process(process, grace=5)
+        running.remove(process)
+    if process.returncode != 0:
+        raise SetupError(f"wrk exited with status {process.returncode}: {stderr}")
+    line = next(
+        (line for line in stdout.splitlines() if line.startswith("BENCH_RESULT ")),
+        None,
+    )
+    if line is None:
+        raise SetupError(f"wrk printed no BENCH_RESULT line:\n{stdout}\n{stderr}")
+    return json.loads(line.removeprefix("BENCH_RESULT "))
+
+
+def summarise_phase(phase: Phase, wrk: dict, stored: int) -> dict:
+    """Combine wrk's figures with the rows stored into one phase result."""
+    threads = wrk["threads"]
+    total = {
+        name: sum(int(thread[name]) for thread in threads)
+        for name in [
+            "sent",
+            "received",
+            "status_2xx",
+            "status_other",
+            "events_stored",
+            "events_duplicate",
+            "events_rejected",
+        ]
+    }
+    started = min(thread["first_sent_at"] for thread in threads if thread["sent"])
+    finished = max(thread["last_received_at"] for thread in threads)
+    seconds = max(finished - started, 1e-9)
+    acknowledged = total["status_2xx"] * phase.events_per_request
+    errors = wrk["errors"]
+    socket_errors = errors["connect"] + errors["read"] + errors["write"]
+
+    problems = []
+    if total["sent"] != total["received"]:
+        problems.append(
+            f"{total['sent'] - total['received']} requests got no response "
+            "before wrk stopped, so their events cannot be accounted for; "
+            "raise --drain"
+        )
+    if socket_errors:
+        problems.append(f"{socket_errors} socket errors in wrk")
+    if total["status_other"]:
+        problems.append(f"{total['status_other']} responses were not 2xx")
+    if total["events_duplicate"]:
+        problems.append(
+            f"{total['events_duplicate']} events were reported as duplicates"
+        )
+    if total["events_rejected"]:
+        problems.append(f"{total['events_rejected']} events were rejected")
+    if stored < acknowledged:
+        problems.append(f"{acknowledged - stored} acknowledged events are missing")
+    if stored > acknowledged:
+        problems.append(f"{stored - acknowledged} stored events were not acknowledged")
+
+    return {
+        "phase": phase.name,
+        "events_per_request": phase.events_per_request,
+        "requests_sent": total["sent"],
+        "responses": total["received"],
+        "responses_2xx": total["status_2xx"],
+        "responses_non_2xx": total["status_other"],
+        "socket_errors": socket_errors,
+        "events_acknowledged": acknowledged,
+        "events_confirmed_in_responses": total["events_stored"],
+        "events_stored": stored,
+        "seconds": round(seconds, 3),
+        "requests_per_second": round(total["status_2xx"] / seconds, 1),
+        "events_per_second": round(acknowledged / seconds, 1),
+        "latency_ms": {
+            name: round(value / 1000, 2) for name, value in wrk["latency_us"].items()
+        },
+        "problems": problems,
+    }
+
+
+# Checks and baseline
+
+
+def count_phase_rows(cursor, tables: Tables, site_pk: int, prefix: str) -> int:
+    cursor.execute(
+        sql.SQL(
+            "SELECT count(*) FROM {} WHERE site_id = %s AND idempotency_key LIKE %s"
+        ).format(sql.Identifier(tables.event)),
+        [site_pk, prefix.replace("_", r"\_") + "%"],
+    )
+    return cursor.fetchone()[0]
+
+
+def check_consistency(cursor, tables: Tables, site_pk: int) -> dict:
+    """Compare the rollups and the visitor contacts with the event rows."""
+    event = sql.Identifier(tables.event)
+    stats = sql.Identifier(tables.stats)
+    customer = sql.Identifier(tables.customer)
+    cursor.execute(
+        sql.SQL(
+            """
+            WITH counted AS (
+                SELECT customer_id, name, count(*) AS total,
+                       min(occurred_at) AS first_at, max(occurred_at) AS last_at
+                FROM {event} WHERE site_id = %s GROUP BY customer_id, name
+            )
+            SELECT count(*),
+                   count(*) FILTER (
+                       WHERE counted.total IS DISTINCT FROM rollup.count
+                          OR counted.first_at IS DISTINCT FROM rollup.first_occurred_at
+                          OR counted.last_at IS DISTINCT FROM rollup.last_occurred_at
+                   ),
+                   coalesce(sum(rollup.count), 0),
+                   coalesce(sum(counted.total), 0)
+            FROM counted FULL JOIN {stats} AS rollup USING (customer_id, name)
+            """
+        ).format(event=event, stats=stats),
+        [site_pk],
+    )
+    pairs, wrong_pairs, rollup_total, event_total = cursor.fetchone()
+
+    cursor.execute(
+        sql.SQL(
+            "SELECT count(*), count(DISTINCT visitor_id) FROM {} "
+            "WHERE visitor_id LIKE %s"
+        ).format(customer),
+        [VISITOR_PREFIX + "%"],
+    )
+    contacts, distinct_visitors = cursor.fetchone()
+    cursor.execute(
+        sql.SQL(
+            "SELECT count(*) FROM {event} JOIN {customer} "
+            "ON {customer}.id = {event}.customer_id "
+            "WHERE {event}.site_id = %s "
+            "AND {customer}.visitor_id <> {event}.visitor_id"
+        ).format(event=event, customer=customer),
+        [site_pk],
+    )
+    misfiled = cursor.fetchone()[0]
+
+    problems = []
+    if wrong_pairs:
+        problems.append(
+            f"{wrong_pairs} of {pairs} rollups (customer, event name) disagree "
+            "with the event rows"
+        )
+    if rollup_total != event_total:
+        problems.append(f"rollups count {rollup_total} events, the table {event_total}")
+    if contacts != distinct_visitors:
+        problems.append(f"{contacts} contacts for {distinct_visitors} visitor ids")
+    if misfiled:
+        problems.append(f"{misfiled} events belong to another visitor's contact")
+    return {
+        "rollups": pairs,
+        "rollups_wrong": wrong_pairs,
+        "rollup_total": int(rollup_total),
+        "events_total": int(event_total),
+        "visitor_contacts": contacts,
+        "events_on_wrong_contact": misfiled,
+        "problems": problems,
+    }
+
+
+def raw_insert_baseline(
+    connection, tables: Tables, site_pk: int, rows: int, batch: int, seed: int
+) -> dict:
+    """Insert `rows` events with executemany, `batch` per transaction, and
+    time it. The rows are built before the clock starts."""
+    cursor = connection.cursor()
+    cursor.execute(
+        sql.SQL("SELECT visitor_id, id FROM {} WHERE visitor_id LIKE %s").format(
+            sql.Identifier(tables.customer)
+        ),
+        [VISITOR_PREFIX + "%"],
+    )
+    contacts = cursor.fetchall()
+    connection.commit()
+    if not contacts or not rows:
+        return {"rows": 0, "seconds": 0.0, "rows_per_second": 0.0}
+
+    rng = random.Random(seed)
+    now = datetime.datetime.now(datetime.UTC)
+    values = []
+    for number in range(rows):
+        visitor_id, customer_pk = rng.choice(contacts)
+        attributes = {
+            "invoice": f"R-{number}",
+            "amount": rng.randint(100, 50000) / 100,
+            "items": rng.randint(1, 40),
+            "lines": rng.randint(1, 12),
+            "country": rng.choice(COUNTRIES),
+        }
+        values.append(
+            (
+                site_pk,
+                customer_pk,
+                visitor_id,
+                "order_placed",
+                Jsonb(attributes),
+                now,
+                now,
+                "https://bench.example/checkout",
+                f"raw-{number}",
+            )
+        )
+    statement = sql.SQL(
+        "INSERT INTO {} (site_id, customer_id, visitor_id, name, attributes, "
+        "occurred_at, received_at, page_url, idempotency_key) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    ).format(sql.Identifier(tables.event))
+
+    started = time.perf_counter()
+    for start in range(0, rows, batch):
+        with connection.transaction():
+            cursor.executemany(statement, values[start : start + batch])
+    seconds = time.perf_counter() - started
+    return {
+        "rows": rows,
+        "rows_per_transaction": batch,
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(rows / seconds, 1),
+    }
+
+
+# Report
+
+
+def machine_description(database_url: str) -> dict:
+    models = []
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            models.append(line.split(":", 1)[1].strip())
+    with psycopg.connect(database_url) as connection:
+        postgres = connection.execute("SHOW server_version").fetchone()[0]
+    wrk_version = subprocess.run(
+        [WRK, "--version"], capture_output=True, text=True
+    ).stdout.split(" [")[0]
+    import gunicorn
+
+    return {
+        "cpu_model": models[0] if models else platform.processor(),
+        "cpu_count": len(models) or os.cpu_count(),
+        "postgresql": postgres,
+        "python": platform.python_version(),
+        "gunicorn": gunicorn.__version__,
+        "wrk": wrk_version.strip(),
+    }
+
+
+def render_markdown(results: dict) -> str:
+    settings = results["settings"]
+    machine = results["machine"]
+    lines = [
+        "| Phase | Events per request | Requests (2xx) | Non-2xx | Events "
+        "acknowledged | Events stored | Events/s | p50 ms | p99 ms | Check |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for phase in results["phases"]:
+        latency = phase["latency_ms"]
+        check = "ok" if not phase["problems"] else "FAILED"
+        lines.append(
+            f"| {phase['phase']} | {phase['events_per_request']} | "
+            f"{phase['responses_2xx']:,} | {phase['responses_non_2xx']:,} | "
+            f"{phase['events_acknowledged']:,} | {phase['events_stored']:,} | "
+            f"{phase['events_per_second']:,.0f} | {latency['p50']:.1f} | "
+            f"{latency['p99']:.1f} | {check} |"
+        )
+    raw = results["raw_baseline"]
+    lines.append(
+        f"| Raw `executemany`, {settings['batch']} rows per transaction | "
+        f"– | – | – | – | {raw['rows']:,} | {raw['rows_per_second']:,.0f} | "
+        "– | – | – |"
+    )
+    ratio = results["batch_to_raw_ratio"]
+    verdict = "met" if results["target_met"] else "missed"
+    consistency = results["consistency"]
+    lines += [
+        "",
+        f"Batch ingest rate / raw insert rate: {ratio:.1%} (target "
+        f"{TARGET_RATIO:.0%}: {verdict}).",
+        f"Rollups: {consistency['rollups']:,} (customer, event) rows, "
+        f"{consistency['rollups_wrong']} wrong; they count "
+        f"{consistency['rollup_total']:,} events of {consistency['events_total']:,} "
+        "stored.",
+        "",
+        f"Machine: {machine['cpu_count']} × {machine['cpu_model']}; PostgreSQL "
+        f"{machine['postgresql']} on the same machine; Python {machine['python']}. "
+        f"Server: gunicorn {machine['gunicorn']}, {settings['workers']} workers × "
+        f"{settings['threads']} threads (gthread), DEBUG off, persistent "
+        f"connections. Load: {machine['wrk']}, {settings['wrk_threads']} threads, "
+        f"{settings['connections']} connections, {settings['duration']} s per "
+        f"phase plus {settings['drain']} s drain, {settings['visitors']:,} "
+        "visitor ids. Load average (1, 5, 15 min) before: "
+        f"{results['load_before']}, after: {results['load_after']}. Run "
+        f"{results['started_at']}: `{results['command']}`.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def load_average() -> str:
+    return ", ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def run(args: argparse.Namespace) -> int:
+    if not shutil.which(WRK):
+        raise SetupError(f"{WRK} is missing. Install Debian's wrk package.")
+    ensure_port_free(args.port)
+    run_id = uuid.uuid4().hex[:8]
+    started_at = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
+    load_before = load_average()
+
+    recreate_database(args.database_url)
+    environment = server_environment(args)
+    site_pk, write_key, tables = prepare_database(environment, args.batch)
+
+    log_path = args.server_log or Path(
+        f"/tmp/erxseg-bench-ingest-{os.getpid()}-gunicorn.log"
+    )
+    server = None
+    running_wrk: list[subprocess.Popen] = []
+    phases = [
+        Phase(name="Single event", mode="single", events_per_request=1),
+        Phase(name="Batch", mode="batch", events_per_request=args.batch),
+    ]
+    phase_results = []
+    try:
+        server = start_server(args, environment, log_path)
+        wait_for_server(server, args.port, log_path)
+        with psycopg.connect(args.database_url) as connection:
+            cursor = connection.cursor()
+            for phase in phases:
+                print(
+                    f"{phase.name}: {args.duration} s of load and {args.drain} s "
+                    f"of drain, {args.connections} connections…",
+                    flush=True,
+                )
+                wrk = run_wrk(args, phase, write_key, run_id, running_wrk)
+                stored = count_phase_rows(
+                    cursor, tables, site_pk, run_id + phase.key_prefix
+                )
+                connection.commit()
+                phase_results.append(summarise_phase(phase, wrk, stored))
+    finally:
+        for process in running_wrk:
+            stop_process(process, grace=5)
+        stop_process(server, grace=15)
+
+    load_after = load_average()
+    with psycopg.connect(args.database_url) as connection:
+        consistency = check_consistency(connection.cursor(), tables, site_pk)
+        connection.commit()
+        batch_result = phase_results[1]
+        print("Raw insert baseline…", flush=True)
+        raw = raw_insert_baseline(
+            connection,
+            tables,
+            site_pk,
+            rows=batch_result["events_acknowledged"],
+            batch=args.batch,
+            seed=args.seed,
+        )
+
+    ratio = (
+        batch_result["events_per_second"] / raw["rows_per_second"]
+        if raw["rows_per_second"]
+        else 0.0
+    )
+    results = {
+        "started_at": started_at.isoformat(),
+        "command": " ".join(["bench/ingest.py", *sys.argv[1:]]),
+        "smoke": args.smoke,
+        "settings": {
+            name: getattr(args, name)
+            for name in [
+                "duration",
+                "drain",
+                "connections",
+                "wrk_threads",
+                "batch",
+                "workers",
+                "threads",
+                "visitors",
+            ]
+        },
+        "machine": machine_description(args.database_url),
+        "load_before": load_before,
+        "load_after": load_after,
+        "phases": phase_results,
+        "consistency": consistency,
+        "raw_baseline": raw,
+        "batch_to_raw_ratio": round(ratio, 4),
+        "target_ratio": TARGET_RATIO,
+        "target_met": ratio >= TARGET_RATIO,
+    }
+    markdown = render_markdown(results)
+    print()
+    print(markdown)
+    if args.results_dir is not None:
+        args.results_dir.mkdir(parents=True, exist_ok=True)
+        (args.results_dir / "ingest.json").write_text(
+            json.dumps(results, indent=2) + "\n"
+        )
+        (args.results_dir / "ingest.md").write_text(markdown)
+        print(f"Results written to {args.results_dir}/ingest.json and ingest.md.")
+
+    problems = [
+        f"{phase['phase']}: {problem}"
+        for phase in phase_results
+        for problem in phase["problems"]
+    ]
+    problems += [f"Rollups: {problem}" for problem in consistency["problems"]]
+    if problems:
+        print("Checks FAILED:", *problems, sep="\n  ", file=sys.stderr)
+        return 1
+    print("Checks passed: stored = acknowledged in each phase, rollups add up.")
+    return 0
+
+
+def raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    args = parse_args()
+    # SIGTERM takes the same way out as Ctrl-C, so the finally blocks stop
+    # gunicorn and wrk.
+    signal.signal(signal.SIGTERM, raise_keyboard_interrupt)
+    try:
+        return run(args)
+    except SetupError as error:
+        print(f"bench/ingest.py: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("Interrupted; the server and wrk were stopped.", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
