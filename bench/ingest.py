@@ -2,7 +2,7 @@
 
 Usage:
     .venv/bin/python bench/ingest.py                 # 20 s per phase
-    .venv/bin/python bench/ingest.py --smoke         # CI: about 30 s in all
+    .venv/bin/python bench/ingest.py --smoke         # CI: under 30 s in all
 
 The run drops and recreates the PostgreSQL database in --database-url (its
 name must contain "bench"), migrates it and creates a site that allows any
@@ -22,9 +22,15 @@ Server settings, chosen to look like production on a small machine:
   gunicorn thread.
 - --workers 2 with --threads 4 (the gthread worker). Two workers match the
   two CPUs of the machine the figures in bench/results/ come from. A request
-  spends much of its time waiting for PostgreSQL (about 160 queries for a
-  batch of 50), so threads let a worker parse and validate one request while
-  another waits. The measured comparison is in bench/results/ingest.md.
+  spends most of its time waiting for PostgreSQL (17 queries for one event,
+  160 for a batch of 50), so threads let a worker run Python for one request
+  while others wait. In 8-second runs on that machine, with other work
+  keeping its load average at 3 to 6, the batch phase reached 664 events/s
+  with 1 thread per worker, 1,149 with 4 and 1,194 with 8. Eight gained
+  little over four within the noise of a shared machine, so four it is.
+- wrk: 16 connections by default, two per server thread, so each thread has
+  a request waiting when it finishes one. Latency therefore includes the
+  time a request waits in gunicorn's queue.
 - The per-key and per-client ingest throttles are raised for this server
   only, through ERXSEG_INGEST_RATE_PER_KEY and ERXSEG_INGEST_RATE_PER_CLIENT,
   because all of wrk's requests come from one address with one key.
@@ -32,8 +38,9 @@ Server settings, chosen to look like production on a small machine:
   connections and make wrk reconnect and send after the load ends.
 
 How the checks stay exact: wrk sends for --duration seconds, after which the
-Lua script holds every connection idle for --drain seconds until wrk stops.
-So every request gets its response and no request is left in flight. The
+Lua script keeps every connection idle for --drain seconds until wrk stops.
+So every request has time to finish, and a request still without a response
+when wrk stops fails the run, because its events cannot be accounted for. The
 events acknowledged are wrk's 2xx responses times the events per request,
 and must equal the rows stored under that phase's idempotency keys. The
 script also checks that no response reported a duplicate or a rejected
@@ -64,6 +71,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -102,7 +110,7 @@ COUNTRIES = [
 
 
 class SetupError(Exception):
-    """The benchmark could not start; the message says what to fix."""
+    """The benchmark could not start. The message names the fix."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,7 +118,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--database-url",
         default=DEFAULT_DATABASE_URL,
-        help="PostgreSQL database to drop, recreate and fill; its name must "
+        help="PostgreSQL database to drop, recreate and fill. Its name must "
         "contain 'bench' (default: %(default)s).",
     )
     parser.add_argument(
@@ -155,14 +163,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--smoke",
         action="store_true",
-        help="Short run for CI: 3 s per phase, 4 connections, 1 wrk thread; "
-        "checks stored = acknowledged and asserts no timing.",
+        help="Short run for CI: 3 s per phase, 4 connections and 1 wrk thread. "
+        "It checks stored = acknowledged and asserts no timing.",
     )
     parser.add_argument(
         "--results-dir",
         type=Path,
-        help="Directory for ingest.json and ingest.md (default: bench/results; "
-        "with --smoke, nothing is written unless this is given).",
+        help="Directory for ingest.json and ingest.md (default: bench/results). "
+        "With --smoke, nothing is written unless this is given.",
     )
     parser.add_argument(
         "--server-log",
@@ -260,7 +268,8 @@ class Tables:
 def prepare_database(
     environment: dict[str, str], batch: int
 ) -> tuple[int, str, Tables]:
-    """Migrate the database and create the site; return its pk and write key.
+    """Migrate the database and create the site. Return the site's pk, its
+    write key and the table names.
 
     Django runs in this process with the server's settings, so the site and
     the migrations use exactly what the server will see.
@@ -351,7 +360,8 @@ def start_server(
 
 
 def wait_for_server(server: subprocess.Popen, port: int, log_path: Path) -> None:
-    """Return once the server answers HTTP; raise SetupError if it exits."""
+    """Wait until the server responds over HTTP. Raise SetupError if it exits
+    first."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -367,7 +377,9 @@ def wait_for_server(server: subprocess.Popen, port: int, log_path: Path) -> None
             return
         except OSError:
             time.sleep(0.2)
-    raise SetupError("gunicorn did not answer within 60 seconds.")
+    raise SetupError(
+        f"gunicorn did not respond within 60 seconds. Its output is in {log_path}."
+    )
 
 
 def stop_process(process: subprocess.Popen | None, *, grace: float) -> None:
@@ -382,6 +394,16 @@ def stop_process(process: subprocess.Popen | None, *, grace: float) -> None:
         process.wait()
     except ProcessLookupError:
         pass
+
+
+def report_server_log(log_path: Path, *, keep: bool) -> None:
+    """Print where gunicorn's output is when it wrote any, and otherwise
+    delete the empty file."""
+    lines = log_path.read_text(errors="replace").splitlines()
+    if lines:
+        print(f"gunicorn wrote {len(lines)} lines to {log_path}.", flush=True)
+    elif not keep:
+        log_path.unlink()
 
 
 # Load
@@ -405,7 +427,6 @@ def run_wrk(
     phase: Phase,
     write_key: str,
     run_id: str,
-    running: list,
 ) -> dict:
     """Run one wrk phase and return wrk's summary with the Lua counters."""
     total = args.duration + args.drain
@@ -441,12 +462,14 @@ def run_wrk(
         text=True,
         start_new_session=True,
     )
-    running.append(process)
     try:
         stdout, stderr = process.communicate(timeout=total + 60)
+    except subprocess.TimeoutExpired:
+        raise SetupError(
+            f"wrk ran more than 60 seconds past its {total} s duration and was stopped."
+        ) from None
     finally:
         stop_process(process, grace=5)
-        running.remove(process)
     if process.returncode != 0:
         raise SetupError(f"wrk exited with status {process.returncode}: {stderr}")
     line = next(
@@ -759,10 +782,9 @@ def run(args: argparse.Namespace) -> int:
     site_pk, write_key, tables = prepare_database(environment, args.batch)
 
     log_path = args.server_log or Path(
-        f"/tmp/erxseg-bench-ingest-{os.getpid()}-gunicorn.log"
+        tempfile.gettempdir(), f"erxseg-bench-ingest-{os.getpid()}-gunicorn.log"
     )
     server = None
-    running_wrk: list[subprocess.Popen] = []
     phases = [
         Phase(name="Single event", mode="single", events_per_request=1),
         Phase(name="Batch", mode="batch", events_per_request=args.batch),
@@ -779,16 +801,15 @@ def run(args: argparse.Namespace) -> int:
                     f"of drain, {args.connections} connections…",
                     flush=True,
                 )
-                wrk = run_wrk(args, phase, write_key, run_id, running_wrk)
+                wrk = run_wrk(args, phase, write_key, run_id)
                 stored = count_phase_rows(
                     cursor, tables, site_pk, run_id + phase.key_prefix
                 )
                 connection.commit()
                 phase_results.append(summarise_phase(phase, wrk, stored))
     finally:
-        for process in running_wrk:
-            stop_process(process, grace=5)
         stop_process(server, grace=15)
+    report_server_log(log_path, keep=args.server_log is not None)
 
     load_after = load_average()
     with psycopg.connect(args.database_url) as connection:
@@ -876,7 +897,7 @@ def main() -> int:
         print(f"bench/ingest.py: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("Interrupted; the server and wrk were stopped.", file=sys.stderr)
+        print("Interrupted. The server and wrk were stopped.", file=sys.stderr)
         return 130
 
 

@@ -8,7 +8,7 @@
 -- like the widget's: text/plain JSON with write_key, visitor_id and sent_at
 -- in the envelope.
 --
--- After `load seconds` delay() holds every connection idle, so a request
+-- After `load seconds` delay() keeps every connection idle, so a request
 -- that is still in flight gets until wrk's own end (-d, which bench/ingest.py
 -- sets some seconds later) to finish. Without that drain, wrk would drop
 -- requests at its end that the server may still store, and stored could not
