@@ -1,4 +1,4 @@
-.PHONY: demo demo-data test test-sqlite test-differential-long fuzz-api lint format screenshots
+.PHONY: demo demo-data test test-sqlite test-differential-long fuzz-api lint format screenshots fault-restart
 
 # Install, migrate the SQLite database, load the demo data, create the demo
 # admin account and serve on http://127.0.0.1:8000/admin/.
@@ -29,6 +29,18 @@ test-sqlite:
 # 5,000 for the one that writes contacts per example, on both databases.
 test-differential-long:
 	scripts/test_differential_long
+
+# PostgreSQL restarted twice while 5,000 events stream in, with dropped
+# connections and the widget's retries; fails unless every acknowledged event
+# is stored once. It runs a private cluster on 127.0.0.1:55432 through
+# runuser, so it must run as root. The script stops itself after 110 seconds;
+# `timeout` is the backstop if it cannot. FAULT_RESTART_PORT=0 picks a free
+# port for the server.
+FAULT_RESTART_PORT ?= 0
+fault-restart:
+	timeout --kill-after=10 120 .venv/bin/python scripts/ingest_load.py \
+		--restart-postgres --restarts 2 --events 5000 --seed 1 --timeout 110 \
+		--port $(FAULT_RESTART_PORT)
 
 # schemathesis against the running app's OpenAPI schema: no server error and
 # no response that breaks the schema.
