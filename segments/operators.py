@@ -18,6 +18,7 @@ from typing import Any
 
 from dateutil.relativedelta import relativedelta
 from django.db.models import (
+    BooleanField,
     DateField,
     DateTimeField,
     Expression,
@@ -25,7 +26,7 @@ from django.db.models import (
     Q,
     Value,
 )
-from django.db.models.functions import ExtractDay, ExtractMonth
+from django.db.models.functions import Coalesce, ExtractDay, ExtractMonth
 from django.db.models.lookups import (
     Contains,
     EndsWith,
@@ -40,7 +41,7 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
-from segments.sql import Fold, MatchesRegex, fold_text, regex_search
+from segments.sql import Fold, MatchesRegex, fold_text, reads_json, regex_search
 
 
 class PropertyType(StrEnum):
@@ -113,6 +114,21 @@ class ScalarTarget:
         if self.type in (TEXT, CHOICE):
             q &= ~Q(Exact(self.expr, ""))
         return q
+
+    def matches(self, condition, *, value_is_empty: bool = False) -> Q:
+        """`condition` (a lookup over this target) where the value is present,
+        never NULL.
+
+        A value read from JSON costs a key lookup and a type check each time
+        the SQL names it, and `present()` names it twice more. When the
+        condition can only hold for a non-empty value (`value_is_empty`
+        False), COALESCE(condition, FALSE) gives the same answer with one
+        read, which made a custom field count 2.8 times faster at a million
+        contacts (docs/benchmarks.md).
+        """
+        if reads_json(self.expr) and not value_is_empty:
+            return Q(Coalesce(condition, Value(False), output_field=BooleanField()))
+        return self.present() & Q(condition)
 
 
 @dataclass(frozen=True)
@@ -375,22 +391,27 @@ def _folds(target: ScalarTarget) -> bool:
 
 def _text_lookup(lookup):
     def build(target: ScalarTarget, value, now) -> Q:
-        return target.present() & Q(lookup(Fold(target.expr), fold_text(value)))
+        return target.matches(
+            lookup(Fold(target.expr), fold_text(value)), value_is_empty=value == ""
+        )
 
     return build
 
 
 def _is_sql(target: ScalarTarget, value, now) -> Q:
     if _folds(target):
-        return target.present() & Q(Exact(Fold(target.expr), fold_text(value)))
-    return target.present() & Q(Exact(target.expr, value))
+        condition = Exact(Fold(target.expr), fold_text(value))
+    else:
+        condition = Exact(target.expr, value)
+    return target.matches(condition, value_is_empty=value == "")
 
 
 def _in_sql(target: ScalarTarget, value, now) -> Q:
     if _folds(target):
-        folded = sorted({fold_text(item) for item in value})
-        return target.present() & Q(In(Fold(target.expr), folded))
-    return target.present() & Q(In(target.expr, sorted(set(value))))
+        condition = In(Fold(target.expr), sorted({fold_text(item) for item in value}))
+    else:
+        condition = In(target.expr, sorted(set(value)))
+    return target.matches(condition, value_is_empty="" in value)
 
 
 def _is_test(typed, value, now, kind, type_) -> bool:
@@ -414,7 +435,7 @@ def _regex_sql(target: ScalarTarget, value, now) -> Q:
 
 def _number_sql(lookup):
     def build(target: ScalarTarget, value, now) -> Q:
-        return target.present() & Q(
+        return target.matches(
             lookup(target.expr, Value(float(value), output_field=FloatField()))
         )
 

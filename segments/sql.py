@@ -178,6 +178,11 @@ class _JsonKey(_SqlExpression):
         return f"json_extract({sql}, %s)", [*params, _sqlite_path(self.key)]
 
 
+def reads_json(expression) -> bool:
+    """True when `expression` reads a key of a JSON column."""
+    return isinstance(expression, _JsonKey)
+
+
 class JsonText(_JsonKey):
     """The key's value when it is a JSON string, else NULL."""
 
