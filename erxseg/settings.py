@@ -207,3 +207,10 @@ ERXSEG_EVENT_MAX_FUTURE_SKEW_SECONDS = env_int(
     "ERXSEG_EVENT_MAX_FUTURE_SKEW_SECONDS", 5 * 60
 )
 ERXSEG_EVENT_MAX_AGE_SECONDS = env_int("ERXSEG_EVENT_MAX_AGE_SECONDS", 7 * 24 * 60 * 60)
+
+# Segments. Tracked-data keys are discovered by reading every contact's
+# tracked data, which takes seconds at a million contacts, so the keys found
+# are kept this long in the cache. A rule naming a key that is not in the
+# cached list reads the data again, so a new key is never refused; 0 reads
+# every time.
+ERXSEG_TRACKED_KEYS_CACHE_SECONDS = env_int("ERXSEG_TRACKED_KEYS_CACHE_SECONDS", 300)

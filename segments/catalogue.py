@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.lookups import In
@@ -490,11 +492,32 @@ JSON_TYPES = {
 }
 
 
-def tracked_properties(content_type: str) -> dict[str, Property]:
+def _cached_observed_rows(content_type: str, *, fresh: bool) -> list[tuple]:
+    """`_observed_rows`, kept ERXSEG_TRACKED_KEYS_CACHE_SECONDS in the cache;
+    `fresh` reads the data again and refreshes the cache."""
+    seconds = settings.ERXSEG_TRACKED_KEYS_CACHE_SECONDS
+    if seconds <= 0:
+        return _observed_rows(content_type)
+    model = _model_for(content_type)
+    cache_key = (
+        f"erxseg:tracked-keys:{connection.settings_dict['NAME']}:{model._meta.db_table}"
+    )
+    rows = None if fresh else cache.get(cache_key)
+    if rows is None:
+        rows = [tuple(row) for row in _observed_rows(content_type)]
+        cache.set(cache_key, rows, seconds)
+    return rows
+
+
+def tracked_properties(
+    content_type: str, *, fresh: bool = False
+) -> dict[str, Property]:
     """Discover tracked-data keys and their observed types from stored data
-    (one query that reads every row of the content type's model)."""
+    (one query that reads every row of the content type's model, or the
+    cached answer of an earlier one unless `fresh`)."""
     counts: dict[str, dict[PropertyType, int]] = {}
-    for key, json_type, total, numeric, dated in _observed_rows(content_type):
+    rows = _cached_observed_rows(content_type, fresh=fresh)
+    for key, json_type, total, numeric, dated in rows:
         if not KEY_PATTERN.match(key):
             continue
         if json_type in ("string", "text"):
@@ -533,6 +556,7 @@ class Catalogue:
         self._static = static_properties(content_type)
         self._custom: dict[str, Property] | None = None
         self._tracked: dict[str, Property] | None = None
+        self._tracked_fresh = False
 
     @property
     def model(self):
@@ -546,6 +570,8 @@ class Catalogue:
     def tracked(self) -> dict[str, Property]:
         if self._tracked is None:
             self._tracked = tracked_properties(self.content_type)
+            # Without the cache the data was just read.
+            self._tracked_fresh = settings.ERXSEG_TRACKED_KEYS_CACHE_SECONDS <= 0
         return self._tracked
 
     def get(self, name: str) -> Property | None:
@@ -562,7 +588,13 @@ class Catalogue:
                 return None
             if not self.discover_tracked:
                 return tracked_property(self.content_type, key)
-            return self.tracked().get(name)
+            found = self.tracked().get(name)
+            if found is None and not self._tracked_fresh:
+                # The cached keys may predate this one: read the data again.
+                self._tracked = tracked_properties(self.content_type, fresh=True)
+                self._tracked_fresh = True
+                found = self._tracked.get(name)
+            return found
         return None
 
     def all(self) -> list[Property]:

@@ -1,8 +1,14 @@
 import pytest
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from contacts.factories import CompanyFactory, CustomerFactory, LeadFactory
 from contacts.models import FieldDefinition, FieldType, OwnerType
 from segments.catalogue import Catalogue, catalogue_for
+from segments.rules import validate_rules
+from tests.segments.conftest import group, prop
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +139,55 @@ def test_catalogue_custom_and_tracked_lookups_cost_one_query_each(
         assert catalogue.get("custom.other") is None
         assert catalogue.get("tracked.cart").observed == ("number",)
         assert catalogue.get("tracked.missing") is None
+
+
+@pytest.fixture
+def tracked_key_cache(settings):
+    settings.ERXSEG_TRACKED_KEYS_CACHE_SECONDS = 300
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def test_cached_tracked_keys_skip_the_discovery_query(tracked_key_cache):
+    # given
+    CustomerFactory(tracked_data={"plan_seats": 3})
+    rules = group(prop("tracked.plan_seats", "gt", 1))
+    validate_rules(rules, content_type="customer")
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        validate_rules(rules, content_type="customer")
+
+    # then
+    assert not [q for q in queries if "tracked_data" in q["sql"]]
+
+
+def test_key_sent_after_caching_is_accepted_at_once(tracked_key_cache):
+    # given
+    CustomerFactory(tracked_data={"plan_seats": 3})
+    validate_rules(group(prop("tracked.plan_seats", "gt", 1)), content_type="customer")
+    CustomerFactory(tracked_data={"cart_value": 80})
+
+    # when
+    normalised = validate_rules(
+        group(prop("tracked.cart_value", "gt", 50)), content_type="customer"
+    )
+
+    # then
+    assert normalised["conditions"][0]["property"] == "tracked.cart_value"
+
+
+def test_key_nobody_has_is_refused_with_the_cache_on(tracked_key_cache):
+    # given
+    CustomerFactory(tracked_data={"plan_seats": 3})
+    validate_rules(group(prop("tracked.plan_seats", "gt", 1)), content_type="customer")
+
+    # when
+    with pytest.raises(ValidationError) as caught:
+        validate_rules(
+            group(prop("tracked.nobody_has", "gt", 1)), content_type="customer"
+        )
+
+    # then
+    assert "tracked.nobody_has" in str(caught.value.message_dict)
