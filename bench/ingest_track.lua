@@ -1,7 +1,8 @@
 -- wrk script for bench/ingest.py: POST order_placed events to /api/v1/track.
 --
--- Arguments after `--`: mode (single or batch), events per request, size of
--- the visitor id pool, run id, write key, load seconds, random seed.
+-- Arguments after `--`: mode (single, batch, or warmup, which sends batches
+-- under keys of its own), events per request, size of the visitor id pool,
+-- run id, write key, load seconds, random seed.
 --
 -- Each event carries an idempotency key made of the run id, the mode, the
 -- wrk thread number and a counter, so no two events share a key. Bodies look
@@ -73,6 +74,10 @@ function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "text/plain;charset=UTF-8"
   wrk.headers["Origin"] = "https://bench.example"
+  -- A new connection per request, as nginx opens to its upstream by default.
+  -- wrk opens all its keep-alive connections at once, and one gunicorn
+  -- worker tends to accept all of them, which leaves the others idle.
+  wrk.headers["Connection"] = "close"
 end
 
 local function event_json(stamp)
