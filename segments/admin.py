@@ -1,6 +1,7 @@
 import json
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -176,20 +177,31 @@ class SegmentAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Duplicate selected segments"), permissions=["add"])
     def duplicate(self, request, queryset):
-        copies = [
-            Segment.objects.create(
-                name=_("%(name)s (copy)") % {"name": segment.name},
-                description=segment.description,
-                color=segment.color,
-                content_type=segment.content_type,
-                parent=segment.parent,
-                rules=segment.rules,
-                rules_version=segment.rules_version,
-                is_static=segment.is_static,
-                owner=request.user,
-            )
-            for segment in queryset.order_by("pk")
-        ]
+        from segments.audit import record_segment_change
+
+        copies = []
+        # Admin actions run outside a transaction; this one makes each copy
+        # commit together with its audit row.
+        with transaction.atomic():
+            for segment in queryset.order_by("pk"):
+                copy = Segment.objects.create(
+                    name=_("%(name)s (copy)") % {"name": segment.name},
+                    description=segment.description,
+                    color=segment.color,
+                    content_type=segment.content_type,
+                    parent=segment.parent,
+                    rules=segment.rules,
+                    rules_version=segment.rules_version,
+                    is_static=segment.is_static,
+                    owner=request.user,
+                )
+                record_segment_change(
+                    copy,
+                    before=None,
+                    user=request.user,
+                    source=f'Duplicate of segment {segment.pk} "{segment.name}"',
+                )
+                copies.append(copy)
         self.message_user(
             request,
             ngettext(

@@ -1,9 +1,10 @@
 """The audit log of segment definitions: who changed a segment's rules, name,
 parent or type, when, and what they were before and after.
 
-The API and the admin call `record_segment_change` after each save, inside
-the same transaction as the save, so a change is never stored without its
-audit row.
+The API, the admin (its save and its "Duplicate selected segments" action)
+and `manage.py import_segments` call `record_segment_change` after each save,
+inside the same transaction as the save, so a change is never stored without
+its audit row.
 """
 
 from typing import Any
@@ -94,12 +95,15 @@ def stored_snapshot(segment: Segment) -> dict[str, Any] | None:
 
 
 def record_segment_change(
-    segment: Segment, *, before: dict[str, Any] | None, user
+    segment: Segment, *, before: dict[str, Any] | None, user, source: str = ""
 ) -> SegmentRulesChange | None:
     """Write an audit row for a saved segment, unless nothing audited changed.
 
     `before` is the snapshot taken before the save, or None when the save
     created the segment. `user` is the acting user, or None for a command.
+    `source` says where a change came from when the user does not, such as
+    the file of an import. It is stored under the "source" key of `after`,
+    because the model has no column for it.
     """
     after = segment_snapshot(segment)
     if before is None:
@@ -110,6 +114,8 @@ def record_segment_change(
         ]
     if not changed:
         return None
+    if source:
+        after["source"] = source
 
     acting_user = user if user is not None and user.is_authenticated else None
     return SegmentRulesChange.objects.create(

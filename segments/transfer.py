@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from segments.audit import record_segment_change
 from segments.models import Segment, SegmentType
 from segments.recount import recount_order
 
@@ -95,7 +96,11 @@ def segment_entry(segment: Segment) -> dict:
 
 
 def import_payload(
-    payload, *, dry_run: bool = False, labels: dict | None = None
+    payload,
+    *,
+    dry_run: bool = False,
+    labels: dict | None = None,
+    source: str = "Segment import",
 ) -> ImportResult:
     """Create the segments of an erxseg export, or raise SegmentImportError
     and create nothing.
@@ -104,7 +109,8 @@ def import_payload(
     rewritten. With `dry_run` the work is done and then rolled back, so the
     caller learns whether the file would import. `labels` maps file ids to
     the names errors use for them, such as the path in the original file of
-    a converted erxes export.
+    a converted erxes export. Each created segment gets an audit row with no
+    user and `source` as its note, written and rolled back with the segment.
     """
     entries = check_payload(payload)
     result = ImportResult()
@@ -113,6 +119,9 @@ def import_payload(
     with transaction.atomic():
         for index in import_order(entries, errors):
             create_entry(entries, index, result, errors, labels or {})
+        if not errors:
+            for segment in result.created:
+                record_segment_change(segment, before=None, user=None, source=source)
         if errors:
             transaction.set_rollback(True)
             raise SegmentImportError(errors)

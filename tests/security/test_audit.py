@@ -1,9 +1,11 @@
 """The audit log records who changed a segment's definition, when, and the
-values before and after, through the API and through the admin."""
+values before and after, through the API, the admin and the import command."""
 
+import io
 import json
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -240,3 +242,130 @@ def test_audit_admin_list_read_only(france, role, expected):
     # then
     assert listing.status_code == expected
     assert adding.status_code == 403
+
+
+def test_audit_admin_duplicate_records_each_copy(admin_client, manager, france):
+    # given
+    spain = Segment.objects.create(name="Customers in Spain", rules=country_is("Spain"))
+
+    # when
+    response = admin_client.post(
+        "/admin/segments/segment/",
+        {"action": "duplicate", "_selected_action": [france.pk, spain.pk]},
+    )
+
+    # then
+    assert response.status_code == 302
+    changes = list(SegmentRulesChange.objects.order_by("id"))
+    assert len(changes) == 2
+    first, second = changes
+    assert first.segment == Segment.objects.get(name="Customers in France (copy)")
+    assert first.user == manager
+    assert first.username == "manager"
+    assert first.before is None
+    assert first.changed_fields == ["name", "content_type", "parent", "rules"]
+    assert first.after == {
+        "name": "Customers in France (copy)",
+        "content_type": "customer",
+        "parent": None,
+        "rules": country_is("France"),
+        "source": f'Duplicate of segment {france.pk} "Customers in France"',
+    }
+    assert second.segment == Segment.objects.get(name="Customers in Spain (copy)")
+    assert second.after["rules"] == country_is("Spain")
+
+
+def test_audit_admin_duplicate_without_add_permission_writes_nothing(france):
+    # given
+    client = Client()
+    client.force_login(user_for_role("viewer"))
+
+    # when
+    response = client.post(
+        "/admin/segments/segment/",
+        {"action": "duplicate", "_selected_action": [france.pk]},
+    )
+
+    # then the admin offers no such action to a viewer and changes nothing
+    assert response.status_code == 302
+    assert Segment.objects.count() == 1
+    assert SegmentRulesChange.objects.count() == 0
+
+
+def export_file(tmp_path, *entries) -> str:
+    path = tmp_path / "segments.json"
+    path.write_text(
+        json.dumps(
+            {"format": "erxseg.segments", "version": 1, "segments": list(entries)}
+        )
+    )
+    return str(path)
+
+
+def file_entry(file_id: int, name: str, rules: dict, parent=None) -> dict:
+    return {
+        "id": file_id,
+        "name": name,
+        "content_type": "customer",
+        "parent": parent,
+        "rules": rules,
+    }
+
+
+def test_audit_import_command_records_each_segment_with_source(tmp_path):
+    # given
+    path = export_file(
+        tmp_path,
+        file_entry(1, "Customers in France", country_is("France")),
+        file_entry(2, "Paris", country_is("France"), parent=1),
+    )
+
+    # when
+    call_command("import_segments", path, stdout=io.StringIO())
+
+    # then
+    france = Segment.objects.get(name="Customers in France")
+    paris = Segment.objects.get(name="Paris")
+    changes = list(SegmentRulesChange.objects.order_by("id"))
+    assert [change.segment for change in changes] == [france, paris]
+    for change in changes:
+        assert change.user is None
+        assert change.username == ""
+        assert change.before is None
+        assert change.changed_fields == ["name", "content_type", "parent", "rules"]
+        assert change.after["source"] == (
+            f'manage.py import_segments "{path}" (erxseg format)'
+        )
+    assert changes[1].after["parent"] == france.pk
+    assert changes[1].after["rules"] == country_is("France")
+
+
+def test_audit_import_command_dry_run_writes_no_row(tmp_path):
+    # given
+    path = export_file(tmp_path, file_entry(1, "France", country_is("France")))
+
+    # when
+    call_command("import_segments", path, "--dry-run", stdout=io.StringIO())
+
+    # then
+    assert Segment.objects.count() == 0
+    assert SegmentRulesChange.objects.count() == 0
+
+
+def test_audit_import_command_rejected_file_writes_no_row(tmp_path):
+    # given one valid segment and one whose rules name an unknown property
+    bad_rules = country_is("Spain")
+    bad_rules["conditions"][0]["property"] = "password"
+    path = export_file(
+        tmp_path,
+        file_entry(1, "France", country_is("France")),
+        file_entry(2, "Spain", bad_rules),
+    )
+
+    # when
+    with pytest.raises(CommandError):
+        call_command("import_segments", path, stderr=io.StringIO())
+
+    # then
+    assert Segment.objects.count() == 0
+    assert SegmentRulesChange.objects.count() == 0

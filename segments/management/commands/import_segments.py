@@ -60,7 +60,12 @@ class Command(BaseCommand):
             payload = data
 
         try:
-            result = import_payload(payload, dry_run=dry_run, labels=labels)
+            result = import_payload(
+                payload,
+                dry_run=dry_run,
+                labels=labels,
+                source=f'manage.py import_segments "{file}" ({format} format)',
+            )
         except SegmentImportError as error:
             for message in error.errors:
                 self.stderr.write(f"  {message}")
