@@ -22,20 +22,24 @@ Server settings, chosen to look like production on a small machine:
   gunicorn thread.
 - --workers 2 with --threads 4 (the gthread worker). Two workers match the
   two CPUs of the machine the figures in bench/results/ come from. A request
-  spends most of its time waiting for PostgreSQL (17 queries for one event,
-  160 for a batch of 50), so threads let a worker run Python for one request
-  while others wait. In 8-second runs on that machine, with other work
-  keeping its load average at 3 to 6, the batch phase reached 664 events/s
-  with 1 thread per worker, 1,149 with 4 and 1,194 with 8. Eight gained
-  little over four within the noise of a shared machine, so four it is.
+  spends much of its time waiting for PostgreSQL (17 queries for one event,
+  160 for a batch of 50), and threads let a worker run one request's Python
+  during another's waits. In 8-second runs on that machine, under a load
+  average of 4 to 8 from other work, 1, 4 and 8 threads per worker gave
+  563, 627 and 647 batch events/s and 38, 51 and 52 single events/s. More
+  than one thread helps a little, and past four the gain is within the noise.
 - wrk: 16 connections by default, two per server thread, so each thread has
   a request waiting when it finishes one. Latency therefore includes the
-  time a request waits in gunicorn's queue.
+  time a request waits in gunicorn's queue. Each request opens a connection
+  of its own (Connection: close), as nginx does towards its upstream by
+  default. With keep-alive, wrk opens all its connections at once and one
+  worker tends to accept every one of them while the other stays idle.
 - The per-key and per-client ingest throttles are raised for this server
   only, through ERXSEG_INGEST_RATE_PER_KEY and ERXSEG_INGEST_RATE_PER_CLIENT,
   because all of wrk's requests come from one address with one key.
-- Keep-alive longer than the drain below, so gunicorn does not close idle
-  connections and make wrk reconnect and send after the load ends.
+- An untimed warm-up of --warmup seconds of batches runs first, and the
+  tables are analyzed after it (see analyze_tables), so the phases run with
+  loaded workers and planner statistics as in a running installation.
 
 How the checks stay exact: wrk sends for --duration seconds, after which the
 Lua script keeps every connection idle for --drain seconds until wrk stops.
@@ -345,8 +349,6 @@ def start_server(
         str(args.threads),
         "--worker-class",
         "gthread",
-        "--keep-alive",
-        str(args.drain + 30),
         "--timeout",
         "120",
         "--chdir",
@@ -745,15 +747,24 @@ def machine_description(database_url: str) -> dict:
 
 
 def render_markdown(results: dict) -> str:
-    settings = results["settings"]
-    machine = results["machine"]
+    """Render the results as a table, notes and a paragraph on the setup."""
+    lines = table_lines(results)
+    lines.append("")
+    lines += note_lines(results)
+    lines.append("")
+    lines.append(setup_paragraph(results))
+    return "\n".join(lines) + "\n"
+
+
+def table_lines(results: dict) -> list[str]:
     lines = [
         "| Phase | Events per request | Requests (2xx) | Non-2xx | Events "
         "acknowledged | Events stored | Events/s | p50 ms | p99 ms | Check |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    timed = [phase for phase in results["phases"] if phase["timed"]]
-    for phase in timed:
+    for phase in results["phases"]:
+        if not phase["timed"]:
+            continue
         latency = phase["latency_ms"]
         check = "ok" if not phase["problems"] else "FAILED"
         lines.append(
@@ -763,44 +774,63 @@ def render_markdown(results: dict) -> str:
             f"{phase['events_per_second']:,.0f} | {latency['p50']:.1f} | "
             f"{latency['p99']:.1f} | {check} |"
         )
+
     raw = results["raw_baseline"]
     lines.append(
-        f"| Raw `executemany`, {settings['batch']} rows per transaction | "
-        f"– | – | – | – | {raw['rows']:,} | {raw['rows_per_second']:,.0f} | "
-        "– | – | – |"
+        f"| Raw `executemany`, {results['settings']['batch']} rows per "
+        f"transaction | – | – | – | – | {raw['rows']:,} | "
+        f"{raw['rows_per_second']:,.0f} | – | – | – |"
     )
+    return lines
+
+
+def note_lines(results: dict) -> list[str]:
     ratio = results["batch_to_raw_ratio"]
     verdict = "met" if results["target_met"] else "missed"
     consistency = results["consistency"]
-    warmups = [phase for phase in results["phases"] if not phase["timed"]]
-    lines += [""]
-    for phase in warmups:
+    lines = [
+        f"- Batch ingest rate / raw insert rate: {ratio:.1%} (target "
+        f"{TARGET_RATIO:.0%}: {verdict}).",
+        "- Events/s: events acknowledged divided by the time from the first "
+        "request sent to the last response received. Latency: wrk's, from "
+        "sending a request to its response.",
+        f"- Rollups: {consistency['rollups']:,} (customer, event) rows, "
+        f"{consistency['rollups_wrong']} wrong. They count "
+        f"{consistency['rollup_total']:,} of the {consistency['events_total']:,} "
+        "events stored through the endpoint.",
+    ]
+    for phase in results["phases"]:
+        if phase["timed"]:
+            continue
         check = "ok" if not phase["problems"] else "FAILED"
         lines.append(
-            f"Before the phases: {settings['warmup']} s of untimed batches "
-            f"({phase['events_stored']:,} events stored, {check}), then ANALYZE "
-            "on the event, contact and rollup tables."
+            f"- Before the phases: {results['settings']['warmup']} s of untimed "
+            f"batches ({phase['events_stored']:,} events stored, {check}), then "
+            "ANALYZE on the event, contact and rollup tables."
         )
-    lines += [
-        f"Batch ingest rate / raw insert rate: {ratio:.1%} (target "
-        f"{TARGET_RATIO:.0%}: {verdict}).",
-        f"Rollups: {consistency['rollups']:,} (customer, event) rows, "
-        f"{consistency['rollups_wrong']} wrong; they count "
-        f"{consistency['rollup_total']:,} events of {consistency['events_total']:,} "
-        "stored.",
-        "",
-        f"Machine: {machine['cpu_count']} × {machine['cpu_model']}; PostgreSQL "
-        f"{machine['postgresql']} on the same machine; Python {machine['python']}. "
+    return lines
+
+
+def setup_paragraph(results: dict) -> str:
+    settings = results["settings"]
+    machine = results["machine"]
+    return (
+        f"Machine: {machine['cpu_count']} × {machine['cpu_model']}, PostgreSQL "
+        f"{machine['postgresql']} on the same machine, Python {machine['python']}. "
         f"Server: gunicorn {machine['gunicorn']}, {settings['workers']} workers × "
         f"{settings['threads']} threads (gthread), DEBUG off, persistent "
-        f"connections. Load: {machine['wrk']}, {settings['wrk_threads']} threads, "
-        f"{settings['connections']} connections, {settings['duration']} s per "
-        f"phase plus {settings['drain']} s drain, {settings['visitors']:,} "
-        "visitor ids. Load average (1, 5, 15 min) before: "
-        f"{results['load_before']}, after: {results['load_after']}. Run "
-        f"{results['started_at']}: `{results['command']}`.",
-    ]
-    return "\n".join(lines) + "\n"
+        f"database connections. Load: {machine['wrk']}, "
+        f"{plural(settings['wrk_threads'], 'thread')}, "
+        f"{settings['connections']} connections, {settings['duration']} s "
+        f"per phase plus {settings['drain']} s of drain, {settings['visitors']:,} "
+        "visitor ids. Load average (1, 5, 15 min) before the run: "
+        f"{results['load_before']}; after the load: {results['load_after']}. Run at "
+        f"{results['started_at']}: `{results['command']}`."
+    )
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 def load_average() -> str:
