@@ -1,8 +1,10 @@
 import json
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import connections, models
@@ -86,20 +88,33 @@ class StateFilter(admin.SimpleListFilter):
 
 
 class CountryFilter(admin.SimpleListFilter):
-    """Countries that occur in the data, most common first."""
+    """Countries that occur in the data, most common first.
+
+    Finding them groups the whole table (about 300 ms at a million
+    contacts), so the list is cached for ERXSEG_ADMIN_COUNTRIES_CACHE_SECONDS;
+    a country that first appears within that time is missing from the
+    sidebar until then, and ?country= still filters by it.
+    """
 
     title = _("country")
     parameter_name = "country"
     max_choices = 40
 
     def lookups(self, request, model_admin):
-        countries = (
-            model_admin.model.objects.exclude(country="")
-            .values("country")
-            .annotate(total=models.Count("id"))
-            .order_by("-total", "country")[: self.max_choices]
-        )
-        return [(row["country"], row["country"]) for row in countries]
+        seconds = settings.ERXSEG_ADMIN_COUNTRIES_CACHE_SECONDS
+        cache_key = f"erxseg:admin-countries:{model_admin.model._meta.label_lower}"
+        countries = cache.get(cache_key) if seconds > 0 else None
+        if countries is None:
+            rows = (
+                model_admin.model.objects.exclude(country="")
+                .values("country")
+                .annotate(total=models.Count("id"))
+                .order_by("-total", "country")[: self.max_choices]
+            )
+            countries = [row["country"] for row in rows]
+            if seconds > 0:
+                cache.set(cache_key, countries, seconds)
+        return [(country, country) for country in countries]
 
     def queryset(self, request, queryset):
         if self.value():

@@ -214,3 +214,8 @@ ERXSEG_EVENT_MAX_AGE_SECONDS = env_int("ERXSEG_EVENT_MAX_AGE_SECONDS", 7 * 24 * 
 # cached list reads the data again, so a new key is never refused; 0 reads
 # every time.
 ERXSEG_TRACKED_KEYS_CACHE_SECONDS = env_int("ERXSEG_TRACKED_KEYS_CACHE_SECONDS", 300)
+# The admin's country filter lists the countries found in the data, which
+# groups the whole contact table; the list is kept this long.
+ERXSEG_ADMIN_COUNTRIES_CACHE_SECONDS = env_int(
+    "ERXSEG_ADMIN_COUNTRIES_CACHE_SECONDS", 300
+)

@@ -13,6 +13,8 @@ CSRF_COOKIE_SECURE = False
 SECURE_HSTS_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
-# Each test writes its own tracked data, so a key cached by an earlier test
-# must not leak into the next; tests of the cache turn it on themselves.
+# Each test writes its own contacts, so tracked keys or countries cached by
+# an earlier test must not leak into the next; tests of the caches turn them
+# on themselves.
 ERXSEG_TRACKED_KEYS_CACHE_SECONDS = 0
+ERXSEG_ADMIN_COUNTRIES_CACHE_SECONDS = 0

@@ -377,6 +377,15 @@ class SegmentViewSet(viewsets.ModelViewSet):
         if request.accepted_renderer.format == "csv":
             return self._members_csv(segment, queryset)
 
+        # The serializers list each contact's tags (and a customer's
+        # companies): fetch them for the whole page in two queries, not two
+        # per contact.
+        if segment.content_type == SegmentType.COMPANY:
+            queryset = queryset.prefetch_related("tags")
+        else:
+            queryset = queryset.select_related("owner").prefetch_related(
+                "tags", "companies"
+            )
         page = self.paginate_queryset(queryset)
         serializer_class = contact_serializer_for(segment)
         return self.get_paginated_response(serializer_class(page, many=True).data)

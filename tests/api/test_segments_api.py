@@ -2,13 +2,17 @@ import csv
 import io
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from contacts.factories import (
     CompanyFactory,
     CustomerFactory,
     LeadFactory,
+    TagFactory,
     VisitorFactory,
 )
+from contacts.models import Customer
 from segments.models import Segment
 
 pytestmark = pytest.mark.django_db
@@ -334,3 +338,32 @@ def test_members_csv_exports_every_row_past_12000(viewer_client):
     rows = csv_rows(exported)
     assert len(rows) == 12_345
     assert len({row["id"] for row in rows}) == 12_345
+
+
+def members_page_queries(client, segment, contacts: int) -> int:
+    tag = TagFactory()
+    company = CompanyFactory()
+    for _ in range(contacts):
+        customer = CustomerFactory(country="Germany")
+        customer.tags.add(tag)
+        customer.companies.add(company)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"/api/v1/segments/{segment.pk}/members/")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == contacts
+    assert response.json()["results"][0]["tags"] == [tag.pk]
+    return len(queries)
+
+
+def test_members_page_queries_do_not_grow_with_contacts(
+    viewer_client, germany_segment
+):
+    # given a page of 3 members, then one of 30, each with a tag and a company
+    few = members_page_queries(viewer_client, germany_segment, 3)
+    Customer.objects.all().delete()
+
+    # when
+    many = members_page_queries(viewer_client, germany_segment, 30)
+
+    # then the tags and companies come in one query each, not one per member
+    assert many == few
