@@ -1,4 +1,4 @@
-.PHONY: demo demo-data test test-sqlite test-differential-long fuzz-api lint format screenshots fault-restart
+.PHONY: bench-smoke demo demo-data test test-sqlite test-differential-long fuzz-api lint format screenshots fault-restart
 
 # Install, migrate the SQLite database, load the demo data, create the demo
 # admin account and serve on http://127.0.0.1:8000/admin/.
@@ -46,6 +46,19 @@ fault-restart:
 # no response that breaks the schema.
 fuzz-api:
 	scripts/fuzz_api
+
+# The three benchmark scripts at 10,000 customers on PostgreSQL, so they
+# never rot: every count must agree with its hand-written SQL and DuckDB,
+# and ingest must store every event it acknowledged. No time is checked.
+# The full runs and their figures: docs/benchmarks.md.
+BENCH_SMOKE_DB ?= postgres://postgres@127.0.0.1:5432/erxseg_bench_smoke
+BENCH_SMOKE_RESULTS ?= /tmp/erxseg-bench-smoke
+bench-smoke:
+	.venv/bin/python bench/generate.py --size 10k --quiet \
+		--database-url $(BENCH_SMOKE_DB) --results-dir $(BENCH_SMOKE_RESULTS)
+	.venv/bin/python bench/segments.py --size 10k --smoke \
+		--database-url $(BENCH_SMOKE_DB) --results-dir $(BENCH_SMOKE_RESULTS)
+	.venv/bin/python bench/ingest.py --smoke --results-dir $(BENCH_SMOKE_RESULTS)
 
 lint:
 	.venv/bin/ruff check .

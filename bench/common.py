@@ -99,6 +99,29 @@ def median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, obje
     return statistics.median(times), result
 
 
+def paired_medians(
+    first: Callable[[], object], second: Callable[[], object], repeats: int
+) -> tuple[float, object, float, object]:
+    """Time two runs alternately, `repeats` times each, so a change in the
+    machine's load during the measurement weighs on both alike; return the
+    median time and last result of each."""
+    first_times, second_times = [], []
+    first_result = second_result = None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        first_result = first()
+        first_times.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        second_result = second()
+        second_times.append(time.perf_counter() - started)
+    return (
+        statistics.median(first_times),
+        first_result,
+        statistics.median(second_times),
+        second_result,
+    )
+
+
 def machine() -> dict:
     """The CPU, memory and PostgreSQL server the figures were taken on."""
     cpu = platform.processor() or platform.machine()
@@ -139,8 +162,8 @@ def _git_commit() -> str:
         return ""
 
 
-def write_results(name: str, results: dict) -> Path:
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{name}.json"
+def write_results(name: str, results: dict, folder: Path = RESULTS_DIR) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.json"
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     return path

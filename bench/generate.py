@@ -50,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     DEFAULT_DATABASE_URL,
+    RESULTS_DIR,
     SIZES,
     Progress,
     database_name,
@@ -374,6 +375,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--quiet", action="store_true", help="No progress bar.")
+    parser.add_argument(
+        "--results-dir", type=Path, default=RESULTS_DIR, help="Where to write results."
+    )
     args = parser.parse_args()
     for key, value in SIZES[args.size].items():
         if getattr(args, key) is None:
@@ -519,7 +523,7 @@ def main() -> int:
         "generated_at": datetime.now(UTC).isoformat(),
         "machine": machine(),
     }
-    path = write_results(f"generate-{args.size}", results)
+    path = write_results(f"generate-{args.size}", results, args.results_dir)
     print(json.dumps(results["rows"], indent=2))
     print(
         f"Generated in {elapsed:.0f} s ({timedelta(seconds=round(elapsed))}); "
