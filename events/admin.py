@@ -40,17 +40,17 @@ class SiteAdmin(admin.ModelAdmin):
             old_keys = ngettext(
                 "The old key keeps writing for %(grace)s, until %(until)s, so "
                 "that retries queued by widgets are stored. After that it is "
-                "refused.",
+                "rejected.",
                 "The old keys keep writing for %(grace)s, until %(until)s, so "
                 "that retries queued by widgets are stored. After that they are "
-                "refused.",
+                "rejected.",
                 count,
             ) % {"grace": describe_duration(grace), "until": format_moment(expires_at)}
         else:
             old_keys = ngettext(
-                "The old key is refused from now on, because "
+                "The old key is rejected from now on, because "
                 "ERXSEG_WRITE_KEY_GRACE_SECONDS is 0.",
-                "The old keys are refused from now on, because "
+                "The old keys are rejected from now on, because "
                 "ERXSEG_WRITE_KEY_GRACE_SECONDS is 0.",
                 count,
             )
@@ -69,10 +69,10 @@ class SiteAdmin(admin.ModelAdmin):
             request,
             ngettext(
                 "Rotated the key of %(count)d site and revoked the old one. "
-                "The old key is refused from now on, also for retries queued "
+                "The old key is rejected from now on, also for retries queued "
                 "by widgets. Put the new key in its widget snippet.",
                 "Rotated the keys of %(count)d sites and revoked the old ones. "
-                "The old keys are refused from now on, also for retries queued "
+                "The old keys are rejected from now on, also for retries queued "
                 "by widgets. Put the new keys in their widget snippets.",
                 count,
             )

@@ -67,7 +67,7 @@ class LoadFailure(Exception):
 
 
 class Stopped(Exception):
-    """The run is stopping because another part of it failed."""
+    """The run is stopping because another part of it failed or timed out."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -189,7 +189,7 @@ def run_step(
 
 
 def ensure_port_free(port: int, option: str) -> None:
-    # Another server on the port would answer in place of this run's server,
+    # Another server on the port would respond in place of this run's server,
     # and every batch would fail there, so check before starting.
     with socket.socket() as probe:
         # Servers set SO_REUSEADDR, so connections of an earlier run that are
@@ -388,7 +388,7 @@ def wait_for_server(
         if server.poll() is not None:
             raise LoadFailure(
                 f"The server exited with status {server.returncode} before it "
-                f"answered on port {port}. Its output:\n{tail(log_path)}"
+                f"responded on port {port}. Its output:\n{tail(log_path)}"
             )
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
@@ -397,7 +397,7 @@ def wait_for_server(
             return
         except (OSError, http.client.HTTPException):
             time.sleep(0.3)
-    raise LoadFailure(f"The server did not answer on port {port} within 60 seconds.")
+    raise LoadFailure(f"The server did not respond on port {port} within 60 seconds.")
 
 
 @dataclass
@@ -554,27 +554,27 @@ class Load:
     def __init__(self, batches: list[Batch], gate: int):
         self.batches = batches
         self.condition = threading.Condition()
-        self.taken = 0
+        self.handed_out = 0
         self.gate = gate
         self.stop = threading.Event()
         self.failures: list[str] = []
 
     def take(self) -> Batch | None:
         with self.condition:
-            while self.taken >= self.gate and not self.stop.is_set():
-                if self.taken >= len(self.batches):
+            while self.handed_out >= self.gate and not self.stop.is_set():
+                if self.handed_out >= len(self.batches):
                     return None
                 self.condition.wait(0.5)
             if self.stop.is_set():
                 return None
-            batch = self.batches[self.taken]
-            self.taken += 1
+            batch = self.batches[self.handed_out]
+            self.handed_out += 1
             self.condition.notify_all()
             return batch
 
     def wait_until_taken(self, count: int) -> None:
         with self.condition:
-            while self.taken < count:
+            while self.handed_out < count:
                 if self.stop.is_set():
                     raise Stopped
                 self.condition.wait(0.5)

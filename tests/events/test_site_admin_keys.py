@@ -1,5 +1,5 @@
 """Write key rotation from the site admin: a normal rotation keeps the old
-key writing for the grace period, a revoke refuses it at once, and both need
+key writing for the grace period, a revoke rejects it at once, and both need
 the change permission."""
 
 import datetime
@@ -73,7 +73,7 @@ def until_text(site: Site) -> str:
     )
 
 
-def test_site_admin_rotate_old_key_writes_during_grace(site_editor, site):
+def test_site_admin_rotate_old_key_still_writes(site_editor, site):
     # given
     old_key = site.write_key
 
@@ -88,7 +88,7 @@ def test_site_admin_rotate_old_key_writes_during_grace(site_editor, site):
     assert messages_of(response) == [
         "Rotated the key of 1 site. Put the new key in its widget snippet. "
         f"The old key keeps writing for 1 hour, until {until_text(site)}, so "
-        "that retries queued by widgets are stored. After that it is refused."
+        "that retries queued by widgets are stored. After that it is rejected."
     ]
     # and both keys write
     assert track(old_key, "with_old_key").status_code == 202
@@ -99,7 +99,7 @@ def test_site_admin_rotate_old_key_writes_during_grace(site_editor, site):
     ]
 
 
-def test_site_admin_rotate_grace_until_is_one_hour_later(site_editor, site):
+def test_site_admin_rotate_grace_lasts_an_hour(site_editor, site):
     # given
     before = timezone.now()
 
@@ -118,7 +118,7 @@ def test_site_admin_rotate_grace_until_is_one_hour_later(site_editor, site):
     "seconds,words",
     [(90 * 60, "90 minutes"), (2 * 3600, "2 hours"), (45, "45 seconds")],
 )
-def test_site_admin_rotate_message_names_configured_grace(
+def test_site_admin_rotate_names_configured_grace(
     site_editor, site, settings, seconds, words
 ):
     # given
@@ -137,7 +137,7 @@ def test_site_admin_rotate_message_names_configured_grace(
     ) in messages_of(response)[0]
 
 
-def test_site_admin_rotate_zero_grace_says_old_key_refused(site_editor, site, settings):
+def test_site_admin_rotate_zero_grace_rejects(site_editor, site, settings):
     # given
     settings.ERXSEG_WRITE_KEY_GRACE_SECONDS = 0
     old_key = site.write_key
@@ -148,13 +148,13 @@ def test_site_admin_rotate_zero_grace_says_old_key_refused(site_editor, site, se
     # then
     assert messages_of(response) == [
         "Rotated the key of 1 site. Put the new key in its widget snippet. "
-        "The old key is refused from now on, because "
+        "The old key is rejected from now on, because "
         "ERXSEG_WRITE_KEY_GRACE_SECONDS is 0."
     ]
     assert track(old_key, "late").status_code == 401
 
 
-def test_site_admin_revoke_old_key_refused_at_once(site_editor, site):
+def test_site_admin_revoke_rejects_old_key(site_editor, site):
     # given
     old_key = site.write_key
 
@@ -166,7 +166,7 @@ def test_site_admin_revoke_old_key_refused_at_once(site_editor, site):
     assert response.status_code == 302
     assert messages_of(response) == [
         "Rotated the key of 1 site and revoked the old one. The old key is "
-        "refused from now on, also for retries queued by widgets. Put the new "
+        "rejected from now on, also for retries queued by widgets. Put the new "
         "key in its widget snippet."
     ]
     rejected = track(old_key, "with_old_key")
@@ -176,7 +176,7 @@ def test_site_admin_revoke_old_key_refused_at_once(site_editor, site):
     assert list(Event.objects.values_list("name", flat=True)) == ["with_new_key"]
 
 
-def test_site_admin_revoke_ends_earlier_grace_period(site_editor, site):
+def test_site_admin_revoke_ends_earlier_grace(site_editor, site):
     # given a key rotated a moment ago, still in its grace period
     first_key = site.write_key
     run_action(site_editor, "rotate_write_keys", site)
@@ -206,7 +206,7 @@ def test_site_admin_revoke_several_sites(site_editor, site):
     # then
     assert messages_of(response) == [
         "Rotated the keys of 2 sites and revoked the old ones. The old keys are "
-        "refused from now on, also for retries queued by widgets. Put the new "
+        "rejected from now on, also for retries queued by widgets. Put the new "
         "keys in their widget snippets."
     ]
     for old_key in old_keys:

@@ -3,8 +3,8 @@
 
 The restart run itself needs root and a private PostgreSQL cluster, so CI
 runs it as its own step (`make fault-restart`). These tests pin what keeps
-that step bounded: a status the widget does not retry ends the run at once,
-retries are capped, a run past its deadline stops with a message, and a port
+that step bounded. A status the widget does not retry ends the run at once,
+and retries are capped. A run past its deadline stops with a message. A port
 held by another server is reported before anything starts.
 """
 
@@ -36,7 +36,7 @@ ingest_load = load_script()
 
 
 class StubServer:
-    """An HTTP server on 127.0.0.1 that answers POSTs with scripted statuses.
+    """An HTTP server on 127.0.0.1 that responds to POSTs with scripted statuses.
 
     Once the script runs out, the last status repeats. A status of None holds
     the request open until the stub stops.
