@@ -782,6 +782,30 @@ def machine_description(database_url: str) -> dict:
     }
 
 
+def code_description(database_url: str) -> dict:
+    """Return the commit, the app files changed since it, and the migrations
+    applied, so a result can be traced to the code that produced it."""
+    git = ["git", "-C", str(PROJECT_DIR)]
+    commit = subprocess.run(
+        [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    status = subprocess.run(
+        [*git, "status", "--porcelain", "--", "contacts", "erxseg", "events"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    with psycopg.connect(database_url) as connection:
+        rows = connection.execute(
+            "SELECT app, max(name) FROM django_migrations "
+            "WHERE app IN ('contacts', 'events') GROUP BY app ORDER BY app"
+        ).fetchall()
+    return {
+        "commit": commit or "unknown",
+        "uncommitted": [line[3:] for line in status.splitlines()],
+        "migrations": {app: name for app, name in rows},
+    }
+
+
 def render_markdown(results: dict) -> str:
     """Render the results as a table, notes and a paragraph on the setup."""
     lines = table_lines(results)
@@ -856,6 +880,13 @@ def note_lines(results: dict) -> list[str]:
 def setup_paragraph(results: dict) -> str:
     settings = results["settings"]
     machine = results["machine"]
+    code = results["code"]
+    uncommitted = (
+        f" (uncommitted changes: {', '.join(code['uncommitted'])})"
+        if code["uncommitted"]
+        else ""
+    )
+    migrations = ", ".join(f"{app} {name}" for app, name in code["migrations"].items())
     return (
         f"Machine: {machine['cpu_count']} × {machine['cpu_model']}, PostgreSQL "
         f"{machine['postgresql']} on the same machine, Python {machine['python']}. "
@@ -867,7 +898,8 @@ def setup_paragraph(results: dict) -> str:
         f"per phase plus {settings['drain']} s of drain, {settings['visitors']:,} "
         "visitor ids. Load average (1, 5, 15 min) before the run: "
         f"{results['load_before']}; after the load: {results['load_after']}. Run at "
-        f"{results['started_at']}: `{results['command']}`."
+        f"{results['started_at']}: `{results['command']}`. Code: commit "
+        f"{code['commit']}{uncommitted}. Migrations: {migrations}."
     )
 
 
@@ -965,6 +997,7 @@ def run(args: argparse.Namespace) -> int:
             ]
         },
         "machine": machine_description(args.database_url),
+        "code": code_description(args.database_url),
         "load_before": load_before,
         "load_after": load_after,
         "phases": phase_results,
