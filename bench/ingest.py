@@ -955,7 +955,8 @@ def run(args: argparse.Namespace) -> int:
                 phase_results.append(summarise_phase(phase, wrk, stored))
     finally:
         stop_process(server, grace=15)
-    report_server_log(log_path, keep=args.server_log is not None)
+        if log_path.exists():
+            report_server_log(log_path, keep=args.server_log is not None)
 
     load_after = load_average()
     with psycopg.connect(args.database_url) as connection:
