@@ -6,7 +6,9 @@ import copy
 import datetime
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Subquery
+from django.db.models.constants import LOOKUP_SEP
+from django.db.models.sql import Query
 from django.utils import timezone
 
 from segments.compiler import Compiler, base_queryset
@@ -49,6 +51,15 @@ def _parent_q(parent, content_type: str, now) -> Q:
     return Compiler(content_type, now=now).segment_q(parent)
 
 
+def _preview_q(rules, *, content_type: str, parent, segment, now) -> Q:
+    """Validate unsaved rules and return the Q of base ∩ parent ∩ rules."""
+    normalised = validate_rules(
+        rules, content_type=content_type, segment=segment, parent=parent
+    )
+    q = Compiler(content_type, now=now).compile(normalised)
+    return _parent_q(parent, content_type, now) & q
+
+
 def preview_queryset(
     rules,
     *,
@@ -59,12 +70,10 @@ def preview_queryset(
 ) -> QuerySet:
     """Validate unsaved rules and return the contacts they would select:
     base ∩ parent's members ∩ the rules."""
-    normalised = validate_rules(
-        rules, content_type=content_type, segment=segment, parent=parent
+    q = _preview_q(
+        rules, content_type=content_type, parent=parent, segment=segment, now=_now(now)
     )
-    now = _now(now)
-    q = Compiler(content_type, now=now).compile(normalised)
-    return base_queryset(content_type).filter(_parent_q(parent, content_type, now) & q)
+    return base_queryset(content_type).filter(q)
 
 
 def preview_count(
@@ -76,14 +85,45 @@ def preview_count(
     now: datetime.datetime | None = None,
 ) -> dict[str, int]:
     """Count what unsaved rules select ("count") out of every contact of the
-    content type ("total")."""
-    queryset = preview_queryset(
-        rules, content_type=content_type, parent=parent, segment=segment, now=now
+    content type ("total").
+
+    When the rules read only the contact's own row, one scan counts both
+    (COUNT ... FILTER), so a preview costs what the saved count costs. Rules
+    with subqueries count in two queries, because as a FILTER each subquery
+    would run once per contact instead of as a join.
+    """
+    q = _preview_q(
+        rules, content_type=content_type, parent=parent, segment=segment, now=_now(now)
     )
-    return {
-        "count": queryset.count(),
-        "total": base_queryset(content_type).count(),
-    }
+    base = base_queryset(content_type)
+    if reads_other_tables(q):
+        return {"count": base.filter(q).count(), "total": base.count()}
+    return base.aggregate(count=Count("pk", filter=q), total=Count("pk"))
+
+
+def reads_other_tables(node) -> bool:
+    """True when a Q or expression holds a subquery or a lookup that joins
+    another table, which a COUNT ... FILTER would evaluate row by row."""
+    if isinstance(node, Q):
+        return any(_child_reads_other_tables(child) for child in node.children)
+    if isinstance(node, QuerySet | Query | Subquery):
+        return True
+    if isinstance(node, F):
+        return LOOKUP_SEP in node.name
+    if hasattr(node, "get_source_expressions"):
+        parts = list(node.get_source_expressions())
+        parts += [getattr(node, name, None) for name in ("lhs", "rhs")]
+        return any(reads_other_tables(part) for part in parts if part is not None)
+    if isinstance(node, list | tuple | set):
+        return any(reads_other_tables(item) for item in node)
+    return False
+
+
+def _child_reads_other_tables(child) -> bool:
+    if isinstance(child, tuple) and len(child) == 2 and isinstance(child[0], str):
+        lookup, value = child
+        return LOOKUP_SEP in lookup or reads_other_tables(value)
+    return reads_other_tables(child)
 
 
 # Explain and why -------------------------------------------------------------

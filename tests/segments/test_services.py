@@ -1,5 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from contacts.factories import CustomerFactory, LeadFactory, TagFactory
 from contacts.models import Customer
@@ -181,3 +183,38 @@ def test_preview_queryset_of_lead_rules_counts_leads(crowd, now):
 
     # then
     assert list(found) == [crowd["lead"]]
+
+
+def test_preview_of_own_fields_counts_in_one_query(crowd):
+    # given rules that read only the contact's own row
+    rules = group(prop("country", "is", "Germany"), prop("first_name", "is_set"))
+
+    # when
+    with CaptureQueriesContext(connection) as queries:
+        counts = preview_count(rules, content_type="customer")
+
+    # then count and total come from one scan and match two plain counts
+    assert len(queries) == 1
+    assert counts == {"count": 2, "total": 3}
+    assert counts["count"] == preview_queryset(rules, content_type="customer").count()
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        RULES,
+        group(prop("tags", "includes_any", ["vip"]), negate=True),
+        group(prop("companies", "is_not_set"), prop("country", "is", "France")),
+    ],
+    ids=["tags-or-name", "not-tagged", "no-company"],
+)
+def test_preview_with_joins_counts_like_the_saved_segment(crowd, rules):
+    # given
+    segment = Segment.objects.create(name="S", content_type="customer", rules=rules)
+
+    # when
+    counts = preview_count(rules, content_type="customer")
+
+    # then
+    assert counts["count"] == count_segment(segment)
+    assert counts["total"] == 3
