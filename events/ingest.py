@@ -59,21 +59,21 @@ def record_events(
                 "idempotency_key", flat=True
             )
         )
-        stored = []
+        fresh = []
         for event in events:
             if event.idempotency_key and event.idempotency_key in seen:
                 result.accepted.append({"index": event.index, "duplicate": True})
                 continue
-            row = _insert_event(
-                site=site, contact=contact, visitor_id=visitor_id, event=event
-            )
-            if row is None:
-                result.accepted.append({"index": event.index, "duplicate": True})
-                continue
             if event.idempotency_key:
                 seen.add(event.idempotency_key)
-            stored.append(row)
-            result.accepted.append({"index": event.index, "duplicate": False})
+            fresh.append(event)
+        rows = _insert_new_events(
+            site=site, contact=contact, visitor_id=visitor_id, events=fresh
+        )
+        stored = [row for row in rows if row is not None]
+        for event, row in zip(fresh, rows, strict=True):
+            result.accepted.append({"index": event.index, "duplicate": row is None})
+        result.accepted.sort(key=lambda item: item["index"])
 
         add_to_event_stats(contact, stored)
         Customer.objects.filter(pk=contact.pk).update(last_seen_at=timezone.now())
@@ -81,24 +81,50 @@ def record_events(
     return result
 
 
-def _insert_event(*, site, contact, visitor_id, event: CleanEvent) -> Event | None:
-    """Insert one event, or return None when its idempotency key is taken.
+def _new_event(*, site, contact, visitor_id, event: CleanEvent) -> Event:
+    return Event(
+        site=site,
+        customer=contact,
+        visitor_id=visitor_id,
+        name=event.name,
+        attributes=event.attributes,
+        occurred_at=event.occurred_at,
+        page_url=event.page_url,
+        idempotency_key=event.idempotency_key,
+    )
 
-    The lookup before the loop catches retries; this savepoint catches a
-    retry of the same key that arrived for another contact concurrently.
+
+def _insert_new_events(*, site, contact, visitor_id, events) -> list[Event | None]:
+    """Insert events whose keys the lookup did not find, in one statement.
+
+    Returns one entry per event: the stored row, or None when its key turned
+    out to be taken. A bulk insert made a batch of 50 events two to three
+    times faster than one savepoint and INSERT per event (bench/ingest.py).
+    When a concurrent request stored one of the keys after the lookup, the
+    whole statement fails and the events are inserted one at a time.
     """
+    rows = [
+        _new_event(site=site, contact=contact, visitor_id=visitor_id, event=event)
+        for event in events
+    ]
     try:
         with transaction.atomic():
-            return Event.objects.create(
-                site=site,
-                customer=contact,
-                visitor_id=visitor_id,
-                name=event.name,
-                attributes=event.attributes,
-                occurred_at=event.occurred_at,
-                page_url=event.page_url,
-                idempotency_key=event.idempotency_key,
-            )
+            return Event.objects.bulk_create(rows)
+    except IntegrityError:
+        return [
+            _insert_event(site=site, contact=contact, visitor_id=visitor_id, event=e)
+            for e in events
+        ]
+
+
+def _insert_event(*, site, contact, visitor_id, event: CleanEvent) -> Event | None:
+    """Insert one event, or return None when its idempotency key is taken by
+    a retry of the same key that arrived concurrently."""
+    row = _new_event(site=site, contact=contact, visitor_id=visitor_id, event=event)
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+            return row
     except IntegrityError:
         if not event.idempotency_key:
             raise

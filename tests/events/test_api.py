@@ -102,6 +102,47 @@ def test_track_key_repeated_in_batch_stores_once(ingest):
     assert CustomerEventStats.objects.get().count == 1
 
 
+def test_track_key_taken_after_lookup_stores_the_rest(ingest, site, monkeypatch):
+    # Given a concurrent request that stores key k-2 between this request's
+    # lookup of stored keys and its bulk insert
+    other = Customer.objects.create(state=CustomerState.VISITOR, visitor_id="v-other")
+    lookup = Event.objects.filter
+
+    def filter_then_race(*args, **kwargs):
+        rows = lookup(*args, **kwargs)
+        if "idempotency_key__in" in kwargs:
+            found = list(rows.values_list("idempotency_key", flat=True))
+            Event.objects.create(
+                site=site,
+                customer=other,
+                name="pricing_viewed",
+                occurred_at=datetime.datetime.now(datetime.UTC),
+                idempotency_key="k-2",
+            )
+            return lookup(idempotency_key__in=found)
+        return rows
+
+    monkeypatch.setattr(Event.objects, "filter", filter_then_race)
+    body = {
+        "visitor_id": VISITOR_ID,
+        "events": [event(idempotency_key=key) for key in ("k-1", "k-2", "k-3")],
+    }
+
+    # When
+    response = ingest("track", body)
+
+    # Then the bulk insert fails as a whole and the events go one by one
+    assert response.status_code == 202
+    assert response.json()["accepted"] == [
+        {"index": 0, "duplicate": False},
+        {"index": 1, "duplicate": True},
+        {"index": 2, "duplicate": False},
+    ]
+    mine = Event.objects.exclude(customer=other)
+    assert sorted(mine.values_list("idempotency_key", flat=True)) == ["k-1", "k-3"]
+    assert CustomerEventStats.objects.get(customer__visitor_id=VISITOR_ID).count == 2
+
+
 def test_track_write_key_in_body_accepted(ingest, site):
     # When: sendBeacon posts text/plain and cannot set headers.
     response = Client().post(
