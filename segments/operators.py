@@ -41,7 +41,15 @@ from django.db.models.lookups import (
 )
 from django.utils import timezone
 
-from segments.sql import Fold, MatchesRegex, fold_text, reads_json, regex_search
+from segments.sql import (
+    Fold,
+    JsonStringIn,
+    JsonText,
+    MatchesRegex,
+    fold_text,
+    reads_json,
+    regex_search,
+)
 
 
 class PropertyType(StrEnum):
@@ -399,16 +407,16 @@ def _text_lookup(lookup):
 
 
 def _is_sql(target: ScalarTarget, value, now) -> Q:
-    if _folds(target):
-        condition = Exact(Fold(target.expr), fold_text(value))
-    else:
-        condition = Exact(target.expr, value)
-    return target.matches(condition, value_is_empty=value == "")
+    return _in_sql(target, [value], now)
 
 
 def _in_sql(target: ScalarTarget, value, now) -> Q:
     if _folds(target):
         condition = In(Fold(target.expr), sorted({fold_text(item) for item in value}))
+    elif isinstance(target.expr, JsonText) and target.expr.key and "" not in value:
+        # A JSON string compared exactly, such as a custom choice field.
+        expr = target.expr
+        return Q(JsonStringIn(expr.source, expr.key, list(value)))
     else:
         condition = In(target.expr, sorted(set(value)))
     return target.matches(condition, value_is_empty="" in value)

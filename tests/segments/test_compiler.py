@@ -10,7 +10,7 @@ from contacts.factories import (
     LeadFactory,
     VisitorFactory,
 )
-from contacts.models import Customer
+from contacts.models import Customer, FieldDefinition, FieldType
 from segments.compiler import compile_rules
 from segments.models import Segment, SegmentMembership
 from segments.services import (
@@ -403,3 +403,76 @@ def test_event_condition_compiled_through_events_app(now):
 
     # then
     assert list(found) == [buyer]
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        (group(prop("custom.plan", "is", "pro")), ["pro"]),
+        (group(prop("custom.plan", "in", ["pro", "team"])), ["pro", "team"]),
+        (
+            group(prop("custom.plan", "is_not", "pro")),
+            ["Pro", "array", "object", "number", "null", "empty", "missing", "team"],
+        ),
+    ],
+    ids=["is", "in", "is-not"],
+)
+def test_choice_field_matches_only_the_exact_json_string(rules, expected):
+    # given stored values that bypassed validation, of every JSON type
+    FieldDefinition.objects.create(
+        key="plan",
+        label="Plan",
+        field_type=FieldType.CHOICE,
+        options=["pro", "team", "Pro"],
+    )
+    stored = {
+        "pro": {"plan": "pro"},
+        "team": {"plan": "team"},
+        "Pro": {"plan": "Pro"},
+        "array": {"plan": ["pro"]},
+        "object": {"plan": {"name": "pro"}},
+        "number": {"plan": 5},
+        "null": {"plan": None},
+        "empty": {"plan": ""},
+        "missing": {},
+    }
+    for name, custom_fields in stored.items():
+        Customer.objects.create(first_name=name, custom_fields=custom_fields)
+
+    # when
+    selected = preview_queryset(rules, content_type="customer")
+
+    # then
+    assert sorted(selected.values_list("first_name", flat=True)) == sorted(expected)
+
+
+@pytest.mark.parametrize(
+    ("stored", "operator", "value", "matches"),
+    [
+        ("1e-400", "gte", 0, True),
+        ("1e-400", "gt", 0, False),
+        ("-1e-400", "eq", 0, True),
+        ("1e400", "gt", 0, False),
+        ("1e400", "lt", 0, False),
+        ("1e299", "gt", 1e15, True),
+        ("12.5", "gt", 12, True),
+    ],
+)
+def test_tracked_number_beyond_double_range_never_fails(
+    stored, operator, value, matches
+):
+    # given a number that JSON allows but a double cannot hold
+    customer = CustomerFactory()
+    cast = "::jsonb" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE contacts_customer SET tracked_data = %s{cast} WHERE id = %s",
+            [f'{{"total": {stored}}}', customer.pk],
+        )
+    rules = group(prop("tracked.total", operator, value))
+
+    # when
+    selected = list(preview_queryset(rules, content_type="customer"))
+
+    # then it reads as Python's json module reads it: tiny is 0, huge is missing
+    assert (customer in selected) is matches
