@@ -33,7 +33,9 @@ def main() -> int:
     for size in SIZES:
         path = args.results_dir / f"segments-{size}.json"
         if not path.exists():
-            parser.error(f"{path} is missing: run bench/segments.py --size {size} first.")
+            parser.error(
+                f"{path} is missing: run bench/segments.py --size {size} first."
+            )
         runs[size] = json.loads(path.read_text())
     customers = [runs[size]["rows"]["contacts by state"]["customer"] for size in SIZES]
     charted = [shape for shape in runs["1m"]["shapes"] if shape["key"] in CHART_SHAPES]

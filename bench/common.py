@@ -29,7 +29,7 @@ def setup_django(database_url: str) -> None:
     sys.path.insert(0, str(PROJECT_DIR))
     os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "erxseg.test_settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
     import django
 
     django.setup()
