@@ -355,9 +355,7 @@ def members_page_queries(client, segment, contacts: int) -> int:
     return len(queries)
 
 
-def test_members_page_queries_do_not_grow_with_contacts(
-    viewer_client, germany_segment
-):
+def test_members_page_queries_do_not_grow_with_contacts(viewer_client, germany_segment):
     # given a page of 3 members, then one of 30, each with a tag and a company
     few = members_page_queries(viewer_client, germany_segment, 3)
     Customer.objects.all().delete()
