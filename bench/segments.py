@@ -528,11 +528,24 @@ def time_pages(segments: dict, repeats: int, warm: bool) -> list[dict]:
     return rows
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory (VmHWM) in MB.
+
+    getrusage's ru_maxrss is no use in a child started by subprocess: Linux
+    carries the parent's peak across fork and exec, so the child would report
+    the parent's memory. VmHWM belongs to the process's own address space.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def export_child(segment_id: int) -> None:
     """Stream one segment's CSV export and print rows, seconds and peak RSS
     as JSON: run in a child process so its RSS is the export's alone."""
     client = api_client()
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before = peak_rss_mb()
     started = time.perf_counter()
     response = client.get(f"/api/v1/segments/{segment_id}/members/?format=csv")
     lines = 0
@@ -545,8 +558,7 @@ def export_child(segment_id: int) -> None:
                 "rows": lines - 1,
                 "seconds": seconds,
                 "rows_per_second": (lines - 1) / seconds,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                / 1024,
+                "peak_rss_mb": peak_rss_mb(),
                 "rss_before_mb": rss_before,
             }
         )

@@ -45,7 +45,9 @@ from segments.sql import (
     Fold,
     JsonStringIn,
     JsonText,
+    JsonTextUnchecked,
     MatchesRegex,
+    could_be_json_text,
     fold_text,
     reads_json,
     regex_search,
@@ -412,7 +414,17 @@ def _is_sql(target: ScalarTarget, value, now) -> Q:
 
 def _in_sql(target: ScalarTarget, value, now) -> Q:
     if _folds(target):
-        condition = In(Fold(target.expr), sorted({fold_text(item) for item in value}))
+        folded = sorted({fold_text(item) for item in value})
+        expr = target.expr
+        if (
+            isinstance(expr, JsonText)
+            and expr.key
+            and not any(could_be_json_text(item) for item in folded)
+        ):
+            # No number, boolean, array or object reads as one of these
+            # texts, so the type check can go: one key read instead of two.
+            expr = JsonTextUnchecked(expr.source, expr.key)
+        condition = In(Fold(expr), folded)
     elif isinstance(target.expr, JsonText) and target.expr.key and "" not in value:
         # A JSON string compared exactly, such as a custom choice field.
         expr = target.expr

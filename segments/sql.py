@@ -210,6 +210,29 @@ class JsonText(_JsonKey):
         )
 
 
+class JsonTextUnchecked(JsonText):
+    """The key's value as text with no type check on PostgreSQL
+    (`column ->> key`), for comparisons that no other JSON type can pass.
+
+    A number, boolean, array or object reads as its JSON text ("5", "true",
+    "[...]"), so this may only stand in for JsonText where the compared
+    values cannot equal such text; see `could_be_json_text`. SQLite keeps
+    the type check, which costs it nothing extra.
+    """
+
+    def postgresql(self, sql, params):
+        return self.pg_text(sql, params)
+
+
+NON_STRING_JSON_TEXT = re.compile(r"^[-+0-9.eE]+$|^(true|false|null)$|^[\[{]")
+
+
+def could_be_json_text(value: str) -> bool:
+    """True when `value` could be how `->>` writes a JSON number, boolean,
+    array or object, so a text comparison with it needs the type check."""
+    return bool(NON_STRING_JSON_TEXT.search(value))
+
+
 class JsonStringIn(_JsonKey):
     """True when the key's value is a JSON string equal to one of `values`
     (compared exactly, not folded), else FALSE; never NULL.

@@ -476,3 +476,46 @@ def test_tracked_number_beyond_double_range_never_fails(
 
     # then it reads as Python's json module reads it: tiny is 0, huge is missing
     assert (customer in selected) is matches
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "expected"),
+    [
+        ("is", "pro", ["pro", "PRO"]),
+        ("in", ["pro", "team"], ["pro", "PRO", "team"]),
+        ("is", "5", ["text 5"]),
+        ("is", "true", ["text true"]),
+        ("is", '["pro"]', []),
+        (
+            "is_not",
+            "pro",
+            ["team", "number", "boolean", "array", "object", "null", "missing"]
+            + ["text 5", "text true"],
+        ),
+    ],
+)
+def test_tracked_text_compares_strings_only(operator, value, expected):
+    # given tracked values of every JSON type, some whose JSON text is "5"
+    # or "true"
+    stored = {
+        "pro": "pro",
+        "PRO": "PRO",
+        "team": "team",
+        "number": 5,
+        "boolean": True,
+        "array": ["pro"],
+        "object": {"plan": "pro"},
+        "null": None,
+        "text 5": "5",
+        "text true": "true",
+    }
+    for name, plan in stored.items():
+        Customer.objects.create(first_name=name, tracked_data={"plan": plan})
+    Customer.objects.create(first_name="missing", tracked_data={"other": "pro"})
+    rules = group(prop("tracked.plan", operator, value))
+
+    # when
+    selected = preview_queryset(rules, content_type="customer")
+
+    # then only JSON strings compare, whatever the text of the others
+    assert sorted(selected.values_list("first_name", flat=True)) == sorted(expected)
