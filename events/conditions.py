@@ -45,6 +45,7 @@ from typing import Any
 from django.db.models import Count, Exists, F, Max, Min, OuterRef, Q
 from django.utils.dateparse import parse_date
 
+from contacts.models import Customer
 from events.models import CustomerEventStats, Event
 from segments.catalogue import MISSING, Property, Source
 from segments.compiler import TRUE, property_q
@@ -183,27 +184,33 @@ def event_condition_q(condition: dict, *, now: datetime.datetime) -> Q:
         )
         events = matching.filter(customer=OuterRef("pk"))
 
-        def at_least_negated(number: int) -> Q:
-            # OFFSET number - 1 LIMIT 1: the database stops at the Nth match
-            # instead of counting them all. Negated, this stays a NOT EXISTS,
-            # which PostgreSQL plans as an anti-join at any size.
-            return Q(Exists(events.values("pk")[number - 1 : number]))
-
-        def at_least(number: int) -> Q:
-            if number == 1:
-                return Q(Exists(events))
-            # Two or more: count the matching events per contact once and
-            # join, as a hand-written GROUP BY ... HAVING would. The OFFSET
-            # probe above runs once per contact, which at a million contacts
-            # took 9 times as long (docs/benchmarks.md).
-            counted = (
+        def counted(number: int):
+            # The contacts with `number` or more matching events, from one
+            # grouped pass over the events, as a hand-written GROUP BY ...
+            # HAVING would. A probe per contact with OFFSET number - 1 took
+            # 9 times as long at 10,000 customers (docs/benchmarks.md).
+            return (
                 matching.order_by()
                 .values("customer")
                 .annotate(occurrences=Count("pk"))
                 .filter(occurrences__gte=number)
                 .values("customer")
             )
-            return Q(pk__in=counted)
+
+        def at_least(number: int) -> Q:
+            if number == 1:
+                return Q(Exists(events))
+            return Q(pk__in=counted(number))
+
+        def at_least_negated(number: int) -> Q:
+            # Used only under NOT. NOT (id IN (...)) may run the subquery
+            # once per contact when its result outgrows work_mem, so the
+            # test is an EXISTS over the contact's own row, which PostgreSQL
+            # turns into an anti-join at any size.
+            if number == 1:
+                return Q(Exists(events))
+            own_row = Customer.objects.filter(pk=OuterRef("pk"))
+            return Q(Exists(own_row.filter(pk__in=counted(number))))
 
     q = _occurrence_q(occurrence, count, at_least, at_least_negated)
     for key in TIME_KEYS:
