@@ -14,12 +14,6 @@ CUSTOMERS = "/admin/contacts/customer/"
 
 
 @pytest.fixture
-def staff_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def country_cache(settings):
     settings.ERXSEG_ADMIN_COUNTRIES_CACHE_SECONDS = 300
     cache.clear()
@@ -35,13 +29,13 @@ def grouping_queries(queries) -> list[str]:
     ]
 
 
-def test_country_filter_lists_most_common_first(staff_client):
+def test_country_filter_lists_most_common_first(admin_client):
     # given
     CustomerFactory.create_batch(2, country="Germany")
     CustomerFactory(country="France")
 
     # when
-    response = staff_client.get(CUSTOMERS)
+    response = admin_client.get(CUSTOMERS)
 
     # then
     choices = [
@@ -53,14 +47,14 @@ def test_country_filter_lists_most_common_first(staff_client):
     assert choices[1:3] == ["Germany", "France"]
 
 
-def test_country_list_is_read_once_while_cached(staff_client, country_cache):
+def test_country_list_is_read_once_while_cached(admin_client, country_cache):
     # given
     CustomerFactory(country="Germany")
-    staff_client.get(CUSTOMERS)
+    admin_client.get(CUSTOMERS)
 
     # when
     with CaptureQueriesContext(connection) as queries:
-        response = staff_client.get(CUSTOMERS)
+        response = admin_client.get(CUSTOMERS)
 
     # then
     assert response.status_code == 200
@@ -68,14 +62,14 @@ def test_country_list_is_read_once_while_cached(staff_client, country_cache):
     assert b"Germany" in response.content
 
 
-def test_new_country_filters_before_the_sidebar_lists_it(staff_client, country_cache):
+def test_new_country_filters_before_the_sidebar_lists_it(admin_client, country_cache):
     # given a cached list without Chile
     CustomerFactory(country="Germany")
-    staff_client.get(CUSTOMERS)
+    admin_client.get(CUSTOMERS)
     CustomerFactory(first_name="Ana", country="Chile")
 
     # when
-    response = staff_client.get(CUSTOMERS, {"country": "Chile"})
+    response = admin_client.get(CUSTOMERS, {"country": "Chile"})
 
     # then
     assert response.status_code == 200
