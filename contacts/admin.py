@@ -193,8 +193,24 @@ class FieldDefinitionAdmin(admin.ModelAdmin):
     formfield_overrides = JSON_FORM_FIELD
 
 
+class CascadingDeleteMixin:
+    """Admin delete that needs no delete permission on the rows that cascade
+    from the contact (see `cascaded_model_names`)."""
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(
+            objs, request
+        )
+        return (
+            deleted,
+            model_count,
+            perms_needed - cascaded_model_names(self.model),
+            protected,
+        )
+
+
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(CascadingDeleteMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "primary_email",
@@ -281,20 +297,9 @@ class CustomerAdmin(admin.ModelAdmin):
             extra_context["tracked_items"] = tracked_items(customer.tracked_data)
         return super().change_view(request, object_id, form_url, extra_context)
 
-    def get_deleted_objects(self, objs, request):
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(
-            objs, request
-        )
-        return (
-            deleted,
-            model_count,
-            perms_needed - cascaded_model_names(self.model),
-            protected,
-        )
-
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(CascadingDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "industry", "country", "plan", "owner", "created_at"]
     list_filter = [CompanySegmentFilter, CountryFilter, "industry", "plan", "tags"]
     search_fields = ["name", "website", "industry"]
@@ -320,17 +325,6 @@ class CompanyAdmin(admin.ModelAdmin):
                 company, content_type="company"
             )
         return super().change_view(request, object_id, form_url, extra_context)
-
-    def get_deleted_objects(self, objs, request):
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(
-            objs, request
-        )
-        return (
-            deleted,
-            model_count,
-            perms_needed - cascaded_model_names(self.model),
-            protected,
-        )
 
 
 def cascaded_model_names(model) -> set[str]:
