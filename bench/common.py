@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: Django setup against a database of their
-own, a progress bar, timing by the median of several runs, and results
+"""Helpers the benchmark scripts share: Django setup against a database of
+their own, a progress bar, timing by the median of several runs, and results
 written as JSON next to the scripts."""
 
 import json
@@ -40,7 +40,8 @@ def database_name(database_url: str) -> str:
 
 
 def server_url(database_url: str) -> str:
-    """The same server's maintenance database, for CREATE and DROP DATABASE."""
+    """Return the same server's maintenance database URL, for CREATE and DROP
+    DATABASE."""
     return database_url.rsplit("/", 1)[0] + "/postgres"
 
 
@@ -102,9 +103,9 @@ def median_seconds(run: Callable[[], object], repeats: int) -> tuple[float, obje
 def paired_medians(
     first: Callable[[], object], second: Callable[[], object], repeats: int
 ) -> tuple[float, object, float, object]:
-    """Time two runs alternately, `repeats` times each, so a change in the
-    machine's load during the measurement weighs on both alike; return the
-    median time and last result of each."""
+    """Time two runs alternately, `repeats` times each, and return the median
+    time and last result of each. Alternating makes a change in the machine's
+    load during the measurement weigh on both alike."""
     first_times, second_times = [], []
     first_result = second_result = None
     for _ in range(repeats):
@@ -123,7 +124,8 @@ def paired_medians(
 
 
 def machine() -> dict:
-    """The CPU, memory and PostgreSQL server the figures were taken on."""
+    """Return the CPU, memory, Python version and commit the figures were
+    taken on."""
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

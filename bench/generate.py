@@ -9,7 +9,7 @@ Usage:
 
 The script drops and recreates the database named in --database-url
 (default postgres://postgres@127.0.0.1:5432/erxseg_bench), runs the
-migrations, and loads contacts (the customers the size asks for, plus leads
+migrations, and loads contacts (the customers the size requests, plus leads
 and visitors in the shares below), companies, their links, two custom field
 definitions, one site, the events and the per-contact event rollups. The same
 --seed gives the same rows; times are offsets from the moment of the run, so
@@ -91,7 +91,7 @@ LOADED_TABLES = [
 
 @dataclass
 class DemoProfile:
-    """What the generator samples from, read off the real demo data."""
+    """Distributions the generator samples from, read off the real demo data."""
 
     visitor_share: float
     countries: list[str]
@@ -202,7 +202,7 @@ class Generator:
         self.orders: list[int] = []
         self.created: list[float] = []
         # Expected order and cancellation events per contact, so browsing
-        # events fill the rest of the mean the size asks for.
+        # events fill the rest of the mean the size requests.
         buyer_share = 1 - LEAD_SHARE - profile.visitor_share
         mean_orders = sum(profile.orders_per_customer) / len(
             profile.orders_per_customer

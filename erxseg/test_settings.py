@@ -14,7 +14,7 @@ SECURE_HSTS_SECONDS = 0
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 # Each test writes its own contacts, so tracked keys or countries cached by
-# an earlier test must not leak into the next; tests of the caches turn them
+# an earlier test must not leak into the next. Tests of the caches turn them
 # on themselves.
 ERXSEG_TRACKED_KEYS_CACHE_SECONDS = 0
 ERXSEG_ADMIN_COUNTRIES_CACHE_SECONDS = 0

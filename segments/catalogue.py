@@ -514,7 +514,7 @@ def tracked_properties(
 ) -> dict[str, Property]:
     """Discover tracked-data keys and their observed types from stored data
     (one query that reads every row of the content type's model, or the
-    cached answer of an earlier one unless `fresh`)."""
+    cached result of an earlier one unless `fresh`)."""
     counts: dict[str, dict[PropertyType, int]] = {}
     rows = _cached_observed_rows(content_type, fresh=fresh)
     for key, json_type, total, numeric, dated in rows:

@@ -132,7 +132,7 @@ class ScalarTarget:
         A value read from JSON costs a key lookup and a type check each time
         the SQL names it, and `present()` names it twice more. When the
         condition can only hold for a non-empty value (`value_is_empty`
-        False), COALESCE(condition, FALSE) gives the same answer with one
+        False), COALESCE(condition, FALSE) gives the same result with one
         read, which made a custom field count 2.8 times faster at a million
         contacts (docs/benchmarks.md).
         """

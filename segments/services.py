@@ -102,8 +102,9 @@ def preview_count(
 
 
 def reads_other_tables(node) -> bool:
-    """True when a Q or expression holds a subquery or a lookup that joins
-    another table, which a COUNT ... FILTER would evaluate row by row."""
+    """Return True when a Q or expression contains a subquery or a lookup
+    that joins another table, which a COUNT ... FILTER would evaluate row by
+    row."""
     if isinstance(node, Q):
         return any(_child_reads_other_tables(child) for child in node.children)
     if isinstance(node, QuerySet | Query | Subquery):

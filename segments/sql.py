@@ -215,8 +215,8 @@ class JsonTextUnchecked(JsonText):
     (`column ->> key`), for comparisons that no other JSON type can pass.
 
     A number, boolean, array or object reads as its JSON text ("5", "true",
-    "[...]"), so this may only stand in for JsonText where the compared
-    values cannot equal such text; see `could_be_json_text`. SQLite keeps
+    "[...]"). So this may stand in for JsonText only where no compared value
+    could equal such text, which `could_be_json_text` checks. SQLite keeps
     the type check, which costs it nothing extra.
     """
 
@@ -239,7 +239,7 @@ class JsonStringIn(_JsonKey):
 
     On PostgreSQL this is jsonb containment, `column @> '{"key": "v"}'`, which
     reads the key once and needs no type check: an object contains
-    {"key": "v"} exactly when the key holds the string "v". It counted a
+    {"key": "v"} exactly when the value of the key is the string "v". It counted a
     custom choice field 1.3 times faster than the typed text comparison at a
     million contacts (docs/benchmarks.md).
     """

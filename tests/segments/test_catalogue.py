@@ -178,7 +178,7 @@ def test_key_sent_after_caching_is_accepted_at_once(tracked_key_cache):
     assert normalised["conditions"][0]["property"] == "tracked.cart_value"
 
 
-def test_key_nobody_has_is_refused_with_the_cache_on(tracked_key_cache):
+def test_unknown_key_rejected_with_cache_on(tracked_key_cache):
     # given
     CustomerFactory(tracked_data={"plan_seats": 3})
     validate_rules(group(prop("tracked.plan_seats", "gt", 1)), content_type="customer")
