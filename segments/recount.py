@@ -292,7 +292,10 @@ def recount_segments(
             summary.results.append(recount_one(segment))
 
     summary.seconds = time.monotonic() - started
-    logger.info(
+    # DEBUG, not INFO: each caller reports the summary itself (the command on
+    # stdout, the admin in a message, Celery in the task's logged result), and
+    # the default INFO handler would print it a second time on a terminal.
+    logger.debug(
         "Recounted %d segments: %d members, %d entered, %d exited in %.1f s",
         len(summary.results),
         summary.members,

@@ -1,4 +1,5 @@
 import io
+import logging
 import re
 import signal
 import subprocess
@@ -284,15 +285,19 @@ def test_recount_command_prints_one_summary_line(germany_segment):
     )
 
 
-def test_recount_command_terminal_shows_progress(germany_segment):
+def test_recount_command_terminal_shows_progress(germany_segment, caplog):
     make_segment("Customers in France", country_is("France"))
     terminal = TerminalOutput()
 
-    output = run_recount(stdout=terminal)
+    with caplog.at_level(logging.INFO):
+        output = run_recount(stdout=terminal)
 
     assert "\r[" in output
     assert "2/2 Customers in Germany" in output
     assert SUMMARY.match(output.splitlines()[-1])
+    # The default log handler writes INFO to the same terminal, so a logged
+    # summary would show the result a second time.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
 
 
 def test_recount_command_by_id_name_and_type(germany_segment):
