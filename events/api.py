@@ -177,7 +177,9 @@ class IngestView(APIView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        if request.method == "OPTIONS":
+        if request.method == "OPTIONS" or not hasattr(self, request.method.lower()):
+            # A preflight needs no key, and a method the endpoint lacks gets
+            # its 405 from dispatch rather than a complaint about the body.
             return
 
         self._throttle(IngestClientThrottle())

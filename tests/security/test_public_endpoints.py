@@ -286,3 +286,19 @@ def test_rotated_key_zero_grace_rejected_at_once(shop_site):
     shop_site.refresh_from_db()
     assert shop_site.previous_write_key == ""
     assert shop_site.previous_key_expires_at is None
+
+
+@pytest.mark.parametrize("endpoint", ["track", "identify", "customer-properties"])
+@pytest.mark.parametrize("method", ["get", "put", "patch", "delete"])
+def test_other_methods_get_405_naming_post(shop_site, endpoint, method):
+    # when a browser or a script calls an ingest endpoint with the wrong method
+    response = getattr(Client(), method)(
+        f"/api/v1/{endpoint}", headers={"X-Erxseg-Key": shop_site.write_key}
+    )
+
+    # then the answer names the method, not the empty body
+    assert response.status_code == 405
+    assert response.json()["error"]["message"] == (
+        f'Method "{method.upper()}" not allowed.'
+    )
+    assert response["Allow"] == "POST, OPTIONS"
