@@ -296,7 +296,7 @@ def test_other_methods_get_405_naming_post(shop_site, endpoint, method):
         f"/api/v1/{endpoint}", headers={"X-Erxseg-Key": shop_site.write_key}
     )
 
-    # then the answer names the method, not the empty body
+    # then the response names the method, not the empty body
     assert response.status_code == 405
     assert response.json()["error"]["message"] == (
         f'Method "{method.upper()}" not allowed.'
