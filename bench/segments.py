@@ -243,6 +243,17 @@ SHAPES = [
         "WHERE name = 'order_cancelled')",
     ),
     Shape(
+        "negated_lifetime_count",
+        "Negated lifetime count: order_placed at most 4 times",
+        group(event("order_placed", "at_most", 4)),
+        f"SELECT count(*) FROM contacts_customer c WHERE {CUSTOMERS} "
+        "AND NOT EXISTS (SELECT 1 FROM events_customereventstats s "
+        "WHERE s.customer_id = c.id AND s.name = 'order_placed' AND s.count >= 5)",
+        duckdb=f"SELECT count(*) FROM customers c WHERE {CUSTOMERS} "
+        "AND c.id NOT IN (SELECT customer_id FROM events "
+        "WHERE name = 'order_placed' GROUP BY customer_id HAVING count(*) >= 5)",
+    ),
+    Shape(
         "companies_by_contacts",
         "Companies by their contacts: 3+ contacts on plan pro",
         group(
@@ -258,6 +269,24 @@ SHAPES = [
         "JOIN contacts_customer c ON c.id = l.customer_id "
         "WHERE c.custom_fields ->> 'plan' = 'pro' "
         "GROUP BY l.company_id HAVING count(*) >= 3)",
+        content_type="company",
+    ),
+    Shape(
+        "companies_at_most",
+        "Companies by their contacts: at most 2 contacts on plan pro",
+        group(
+            {
+                "type": "contacts",
+                "occurrence": "at_most",
+                "count": 2,
+                "where": group(prop("custom.plan", "is", "pro")),
+            }
+        ),
+        "SELECT count(*) FROM contacts_company co LEFT JOIN ("
+        "SELECT l.company_id, count(*) AS pro FROM contacts_customer_companies l "
+        "JOIN contacts_customer c ON c.id = l.customer_id "
+        "WHERE c.custom_fields ->> 'plan' = 'pro' GROUP BY l.company_id"
+        ") g ON g.company_id = co.id WHERE coalesce(g.pro, 0) <= 2",
         content_type="company",
     ),
     Shape(
@@ -753,6 +782,13 @@ def main() -> int:
         choices=["counts", "duckdb", "preview", "pages", "export", "recount"],
     )
     parser.add_argument(
+        "--shapes",
+        nargs="+",
+        metavar="KEY",
+        choices=[shape.key for shape in SHAPES],
+        help="Time only these shapes (default all).",
+    )
+    parser.add_argument(
         "--explain",
         action="store_true",
         help="Write EXPLAIN ANALYZE of every shape whose ratio misses.",
@@ -777,6 +813,8 @@ def main() -> int:
     from django.db import connection
     from django.utils import timezone
 
+    if args.shapes:
+        SHAPES[:] = [shape for shape in SHAPES if shape.key in args.shapes]
     repeats, warm = (1, False) if args.smoke else (args.repeats, True)
     now = timezone.now()
     params = {

@@ -11,8 +11,7 @@ complement of the condition.
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Exists, IntegerField, OuterRef, Q, Subquery
-from django.db.models.lookups import Exact, GreaterThanOrEqual, LessThanOrEqual
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils.translation import gettext as _
 
 from contacts.models import Company, Customer
@@ -27,13 +26,6 @@ MAX_COMPILE_DEPTH = 64
 # either, because Django drops it, so ~Q() would still match everything.
 TRUE = Q(pk__isnull=False)
 FALSE = Q(pk__in=[])
-
-
-class SubqueryCount(Subquery):
-    """The number of rows a subquery returns."""
-
-    template = "(SELECT count(*) FROM (%(subquery)s) _count)"
-    output_field = IntegerField()
 
 
 def base_queryset(content_type: str):
@@ -135,30 +127,32 @@ class Compiler:
             return ~Q(Exists(linked))
         if occurrence == "at_least" and count <= 1:
             return TRUE if count == 0 else Q(Exists(linked))
-        if occurrence in ("at_least", "exactly"):
-            # Count every company's matching contacts in one grouped pass
-            # and join, as a hand-written GROUP BY ... HAVING would; the
-            # correlated count below runs once per company, which took 5
-            # times as long at 50,000 companies (docs/benchmarks.md).
-            links = Customer.companies.through.objects.filter(
-                customer__in=Customer.objects.filter(where)
-            )
-            lookup = "gte" if occurrence == "at_least" else "exact"
-            counted = (
+        # Count every company's matching contacts in one grouped pass, as a
+        # hand-written GROUP BY ... HAVING would. A correlated count per
+        # company took 5 times as long at 50,000 companies for "at least"
+        # (docs/benchmarks.md).
+        links = Customer.companies.through.objects.filter(
+            customer__in=Customer.objects.filter(where)
+        )
+
+        def grouped(lookup: str, number: int):
+            return (
                 links.order_by()
                 .values("company")
                 .annotate(matching=Count("pk"))
-                .filter(**{f"matching__{lookup}": count})
+                .filter(**{f"matching__{lookup}": number})
                 .values("company")
             )
-            return Q(pk__in=counted)
-        number = SubqueryCount(linked.order_by().values("pk"))
-        lookup = {
-            "at_least": GreaterThanOrEqual,
-            "at_most": LessThanOrEqual,
-            "exactly": Exact,
-        }[occurrence]
-        return Q(lookup(number, count))
+
+        if occurrence == "at_least":
+            return Q(pk__in=grouped("gte", count))
+        if occurrence == "exactly":
+            return Q(pk__in=grouped("exact", count))
+        # At most N is "not at least N + 1". An EXISTS over the company's own
+        # row turns into an anti-join, where NOT (id IN ...) could run the
+        # subquery once per company when its result outgrows work_mem.
+        own_row = Company.objects.filter(pk=OuterRef("pk"))
+        return ~Q(Exists(own_row.filter(pk__in=grouped("gte", count + 1))))
 
     def event(self, node: dict, path: str) -> Q:
         try:
