@@ -10,11 +10,13 @@ from contacts.models import Company, Customer, CustomerState
 def filter_by_segment(queryset, segment_id: int, *, company_list: bool):
     """Keep the members of segment `segment_id`.
 
-    This is the same members queryset that counts, exports and recounts use,
-    so a filtered list always has the segment's count.
+    The filter is the same Q that counts, exports and recounts use, so a
+    filtered list always has the segment's count. It applies to the list's
+    own rows, so the list needs one scan rather than a second pass over the
+    table to match the members' ids.
     """
     from segments.models import Segment, SegmentType
-    from segments.services import members_queryset
+    from segments.services import members_q
 
     segment = Segment.objects.filter(pk=segment_id).first()
     if segment is None:
@@ -32,7 +34,7 @@ def filter_by_segment(queryset, segment_id: int, *, company_list: bool):
                 % {"id": segment_id, "kind": kind}
             }
         )
-    return queryset.filter(pk__in=members_queryset(segment).values("pk"))
+    return queryset.filter(members_q(segment))
 
 
 class CustomerFilter(django_filters.FilterSet):

@@ -28,11 +28,18 @@ TRUE = Q(pk__isnull=False)
 FALSE = Q(pk__in=[])
 
 
+def base_q(content_type: str) -> Q:
+    """The Q that keeps, on its model's whole table, every contact a segment
+    of this content type can select."""
+    if content_type == COMPANY_SEGMENT:
+        return Q()
+    return Q(state=content_type)
+
+
 def base_queryset(content_type: str):
     """Return every contact a segment of this content type can select."""
-    if content_type == COMPANY_SEGMENT:
-        return Company.objects.all()
-    return Customer.objects.filter(state=content_type)
+    model = Company if content_type == COMPANY_SEGMENT else Customer
+    return model.objects.filter(base_q(content_type))
 
 
 class Compiler:

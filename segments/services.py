@@ -11,13 +11,14 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.sql import Query
 from django.utils import timezone
 
-from segments.compiler import Compiler, base_queryset
+from segments.compiler import Compiler, base_q, base_queryset
 from segments.rules import validate_rules
 
 __all__ = [
     "base_queryset",
     "count_segment",
     "explain",
+    "members_q",
     "members_queryset",
     "preview_count",
     "preview_queryset",
@@ -34,6 +35,14 @@ def segment_q(segment, *, now: datetime.datetime | None = None) -> Q:
     queryset: its parent chain's rules and its own (open memberships for a
     static segment)."""
     return Compiler(segment.content_type, now=_now(now)).segment_q(segment)
+
+
+def members_q(segment, *, now: datetime.datetime | None = None) -> Q:
+    """Return the Q that keeps the segment's members on its model's whole
+    table: base ∩ parent chain ∩ own rules. Every part tests the row itself
+    or an EXISTS / IN subquery, so it filters any queryset of that model
+    without joining rows in or out."""
+    return base_q(segment.content_type) & segment_q(segment, now=now)
 
 
 def members_queryset(segment, *, now: datetime.datetime | None = None) -> QuerySet:

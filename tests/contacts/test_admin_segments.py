@@ -8,12 +8,22 @@ from django.db import connection
 from django.utils import timezone
 
 from contacts.admin import EstimatedCountPaginator, planner_row_estimate
-from contacts.factories import CompanyFactory, CustomerFactory, LeadFactory
-from contacts.models import Customer
+from contacts.factories import (
+    CompanyFactory,
+    CustomerFactory,
+    LeadFactory,
+    TagFactory,
+)
+from contacts.models import Customer, OwnerType
 from events.identity import rebuild_event_stats
 from events.models import Event, Site
-from segments.services import members_queryset
-from tests.segments.fixtures.builders import country_is, make_segment, property_is
+from segments.services import count_segment, members_queryset
+from tests.segments.fixtures.builders import (
+    country_is,
+    make_segment,
+    property_is,
+    rules_of,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +111,46 @@ def test_company_list_segment_filter(staff_client):
     response = staff_client.get(COMPANIES, {"segment": segment.pk})
 
     assert list(response.context["cl"].result_list) == [usa]
+
+
+def test_company_list_segment_and_tag_filters_list_each_member_once(staff_client):
+    # given companies with two tags and several linked contacts each
+    enterprise = TagFactory(name="enterprise", owner_type=OwnerType.COMPANY)
+    partner = TagFactory(name="partner", owner_type=OwnerType.COMPANY)
+    acme = CompanyFactory(name="Acme", country="USA")
+    beta = CompanyFactory(name="Beta", country="USA")
+    gamma = CompanyFactory(name="Gamma", country="Canada")
+    for company in (acme, beta, gamma):
+        company.tags.set([enterprise, partner])
+    for company in (acme, acme, beta, gamma):
+        CustomerFactory(country="Germany", companies=[company])
+    segment = make_segment(
+        "US companies with German contacts",
+        country_is("USA"),
+        {
+            "type": "property",
+            "property": "tags",
+            "operator": "includes_any",
+            "value": ["enterprise", "partner"],
+        },
+        {
+            "type": "contacts",
+            "occurrence": "at_least",
+            "count": 1,
+            "where": rules_of(country_is("Germany")),
+        },
+        content_type="company",
+    )
+
+    # when the list is filtered by the segment and by one of the tags
+    response = staff_client.get(
+        COMPANIES, {"segment": segment.pk, "tags__id__exact": partner.pk}
+    )
+
+    # then each member appears once, and the list's count is the segment's
+    changelist = response.context["cl"]
+    assert [company.name for company in changelist.result_list] == ["Acme", "Beta"]
+    assert changelist.result_count == count_segment(segment) == 2
 
 
 def test_customer_list_skips_full_count(
