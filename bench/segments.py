@@ -872,8 +872,12 @@ def main() -> int:
         {"key": shape.key, "title": shape.title, **shape.results} for shape in SHAPES
     ]
     results["seconds"] = time.perf_counter() - started
-    path = write_results(f"segments-{args.size}", results, args.results_dir)
-    if not args.skip:
+    # A run of some steps or shapes keeps its own file, so it never
+    # overwrites the complete results that docs/benchmarks.md quotes.
+    partial = bool(args.skip or args.shapes)
+    name = f"segments-{args.size}{'-partial' if partial else ''}"
+    path = write_results(name, results, args.results_dir)
+    if not partial:
         text = markdown(results)
         (args.results_dir / f"segments-{args.size}.md").write_text(text)
         print(text)
