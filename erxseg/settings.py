@@ -152,6 +152,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The catalogue lists property types in three fields; one name for all.
+    "ENUM_NAME_OVERRIDES": {"PropertyTypeEnum": "segments.api.PROPERTY_TYPES"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "segments.rules_schema.add_rule_components",

@@ -33,6 +33,7 @@ from segments.audit import record_segment_change, stored_snapshot
 from segments.catalogue import catalogue_for
 from segments.deletion import SegmentInUseError, delete_segment
 from segments.models import Segment, SegmentType
+from segments.operators import PropertyType
 from segments.rules import validate_rules
 from segments.rules_schema import GROUP, RULES_EXAMPLE
 
@@ -247,6 +248,48 @@ PREVIEW_RESPONSE = inline_serializer(
     },
 )
 
+# The values of PropertyType, named once in the schema (ENUM_NAME_OVERRIDES).
+PROPERTY_TYPES = [type_.value for type_ in PropertyType]
+CATALOGUE_RESPONSE = inline_serializer(
+    "Catalogue",
+    {
+        "content_type": serializers.ChoiceField(choices=SegmentType.choices),
+        "properties": inline_serializer(
+            "CatalogueProperty",
+            {
+                "name": serializers.CharField(),
+                "label": serializers.CharField(),
+                "type": serializers.ChoiceField(choices=PROPERTY_TYPES),
+                "observed_types": serializers.ListField(
+                    child=serializers.ChoiceField(choices=PROPERTY_TYPES)
+                ),
+                "options": serializers.ListField(child=serializers.CharField()),
+                "operators": serializers.ListField(child=serializers.CharField()),
+            },
+            many=True,
+        ),
+        "events": inline_serializer(
+            "CatalogueEvent",
+            {
+                "name": serializers.CharField(),
+                "count": serializers.IntegerField(),
+                "contacts": serializers.IntegerField(),
+                "attributes": inline_serializer(
+                    "CatalogueEventAttribute",
+                    {
+                        "key": serializers.CharField(),
+                        "types": serializers.ListField(
+                            child=serializers.ChoiceField(choices=PROPERTY_TYPES)
+                        ),
+                    },
+                    many=True,
+                ),
+            },
+            many=True,
+        ),
+    },
+)
+
 
 @extend_schema_view(
     create=extend_schema(
@@ -455,7 +498,8 @@ class CatalogueView(APIView):
                 required=True,
             )
         ],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: CATALOGUE_RESPONSE},
+        summary="Properties and events rules can select on",
     )
     def get(self, request):
         content_type = request.query_params.get("content_type", "")

@@ -1,9 +1,11 @@
 import csv
 import io
 
+import jsonschema
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from contacts.factories import (
     CompanyFactory,
@@ -13,6 +15,8 @@ from contacts.factories import (
     VisitorFactory,
 )
 from contacts.models import Customer
+from events.identity import rebuild_event_stats
+from events.models import Event, Site
 from segments.models import Segment
 
 pytestmark = pytest.mark.django_db
@@ -310,6 +314,49 @@ def test_catalogue_lists_properties_and_rejects_unknown_type(viewer_client):
     assert {"country", "primary_email", "tags"} <= names
     assert rejected.status_code == 400
     assert "content_type" in rejected.json()["error"]["fields"]
+
+
+def resolved(schema, components):
+    """The schema with every $ref replaced by the component it names."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            return resolved(components[name], components)
+        return {key: resolved(value, components) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [resolved(item, components) for item in schema]
+    return schema
+
+
+@pytest.mark.parametrize("content_type", ["customer", "company"])
+def test_catalogue_response_matches_documented_schema(viewer_client, content_type):
+    # given a tracked key and an event with attributes
+    site = Site.objects.create(name="Shop")
+    customer = CustomerFactory(tracked_data={"total_spend": 120})
+    Event.objects.create(
+        site=site,
+        customer=customer,
+        name="pricing_viewed",
+        attributes={"plan": "pro", "seats": 3},
+        occurred_at=timezone.now(),
+    )
+    rebuild_event_stats(customer)
+    schema = viewer_client.get("/api/schema/", {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    operation = schema["paths"]["/api/v1/catalogue/"]["get"]
+    documented = operation["responses"]["200"]["content"]["application/json"]
+
+    # when
+    response = viewer_client.get("/api/v1/catalogue/", {"content_type": content_type})
+
+    # then the docs name every field the response has, with its type
+    jsonschema.validate(response.json(), resolved(documented["schema"], components))
+    assert set(components["Catalogue"]["required"]) == set(response.json())
+    if content_type == "customer":
+        assert response.json()["events"][0]["attributes"] == [
+            {"key": "plan", "types": ["text"]},
+            {"key": "seats", "types": ["number"]},
+        ]
 
 
 def test_catalogue_without_view_permission_gets_403(no_permission_client):
