@@ -157,6 +157,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "segments.rules_schema.add_rule_components",
+        "erxseg.schema.add_summaries",
     ],
 }
 

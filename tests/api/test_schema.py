@@ -75,3 +75,22 @@ def test_schema_generates_valid_without_warnings(tmp_path):
     )
 
     assert (tmp_path / "schema.yml").read_text().startswith("openapi: 3.0.3")
+
+
+def test_every_operation_has_a_summary_for_the_docs_title(client):
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+
+    operations = [
+        operation
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+    ]
+    untitled = [op["operationId"] for op in operations if not op.get("summary")]
+    assert untitled == []
+    summaries = {op["operationId"]: op["summary"] for op in operations}
+    assert summaries["v1_customers_partial_update"] == (
+        "Change some fields of a contact"
+    )
+    assert summaries["v1_segments_count_retrieve"] == (
+        "Count the segment's members now, with the same query as its list"
+    )
