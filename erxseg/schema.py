@@ -33,22 +33,26 @@ def add_summaries(result, generator, request, public):
         for operation in operations.values():
             if operation.get("summary"):
                 continue
-            summary = summary_of(operation)
+            description = (operation.get("description") or "").strip()
+            if description:
+                first, _dot, rest = description.partition(". ")
+                operation["summary"] = first.rstrip(".")
+                if not rest.strip():
+                    # A one-sentence description would repeat the summary.
+                    del operation["description"]
+                continue
+            summary = standard_summary(operation.get("operationId", ""))
             if summary:
                 operation["summary"] = summary
     return result
 
 
-def summary_of(operation: dict) -> str | None:
-    description = (operation.get("description") or "").strip()
-    if description:
-        first, _dot, rest = description.partition(". ")
-        if not rest.strip():
-            # The description is one sentence: it becomes the summary alone.
-            operation.pop("description")
-        return first.rstrip(".")
-    # Operation ids read v1_<resource>_<action>, e.g. v1_customers_partial_update.
-    _version, _sep, name = operation.get("operationId", "").partition("_")
+def standard_summary(operation_id: str) -> str | None:
+    """Return the summary of a standard viewset action, or None.
+
+    Operation ids read v1_<resource>_<action>, e.g. v1_customers_partial_update.
+    """
+    _version, _sep, name = operation_id.partition("_")
     resource, _sep, action = name.partition("_")
     if resource in NOUNS and action in ACTIONS:
         singular, plural = NOUNS[resource]

@@ -48,7 +48,7 @@ from django.utils.dateparse import parse_date
 from contacts.models import Customer
 from events.models import CustomerEventStats, Event
 from segments.catalogue import MISSING, Property, Source
-from segments.compiler import TRUE, property_q
+from segments.compiler import TRUE, in_through_own_row, property_q
 from segments.evaluator import property_matches
 from segments.operators import (
     OPERATORS,
@@ -203,14 +203,10 @@ def event_condition_q(condition: dict, *, now: datetime.datetime) -> Q:
             return Q(pk__in=counted(number))
 
         def at_least_negated(number: int) -> Q:
-            # Used only under NOT. NOT (id IN (...)) may run the subquery
-            # once per contact when its result outgrows work_mem, so the
-            # test is an EXISTS over the contact's own row, which PostgreSQL
-            # turns into an anti-join at any size.
+            # Used only under NOT.
             if number == 1:
                 return Q(Exists(events))
-            own_row = Customer.objects.filter(pk=OuterRef("pk"))
-            return Q(Exists(own_row.filter(pk__in=counted(number))))
+            return in_through_own_row(Customer, counted(number))
 
     q = _occurrence_q(occurrence, count, at_least, at_least_negated)
     for key in TIME_KEYS:

@@ -28,9 +28,14 @@ TRUE = Q(pk__isnull=False)
 FALSE = Q(pk__in=[])
 
 
+def contact_model(content_type: str):
+    """Return the model whose rows segments of this content type select."""
+    return Company if content_type == COMPANY_SEGMENT else Customer
+
+
 def base_q(content_type: str) -> Q:
-    """The Q that keeps, on its model's whole table, every contact a segment
-    of this content type can select."""
+    """Return the Q that keeps, on its model's whole table, every contact a
+    segment of this content type can select."""
     if content_type == COMPANY_SEGMENT:
         return Q()
     return Q(state=content_type)
@@ -38,8 +43,17 @@ def base_q(content_type: str) -> Q:
 
 def base_queryset(content_type: str):
     """Return every contact a segment of this content type can select."""
-    model = Company if content_type == COMPANY_SEGMENT else Customer
-    return model.objects.filter(base_q(content_type))
+    return contact_model(content_type).objects.filter(base_q(content_type))
+
+
+def in_through_own_row(model, ids) -> Q:
+    """Return the Q "pk IN ids", written as an EXISTS over the row itself.
+
+    Use it where the Q is negated. PostgreSQL turns NOT EXISTS into an
+    anti-join at any size, but may run NOT (pk IN ...) once per row when
+    the subquery's result outgrows work_mem.
+    """
+    return Q(Exists(model.objects.filter(pk=OuterRef("pk"), pk__in=ids)))
 
 
 class Compiler:
@@ -155,11 +169,8 @@ class Compiler:
             return Q(pk__in=grouped("gte", count))
         if occurrence == "exactly":
             return Q(pk__in=grouped("exact", count))
-        # At most N is "not at least N + 1". An EXISTS over the company's own
-        # row turns into an anti-join, where NOT (id IN ...) could run the
-        # subquery once per company when its result outgrows work_mem.
-        own_row = Company.objects.filter(pk=OuterRef("pk"))
-        return ~Q(Exists(own_row.filter(pk__in=grouped("gte", count + 1))))
+        # At most N is "not at least N + 1".
+        return ~in_through_own_row(Company, grouped("gte", count + 1))
 
     def event(self, node: dict, path: str) -> Q:
         try:

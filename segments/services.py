@@ -11,7 +11,7 @@ from django.db.models.constants import LOOKUP_SEP
 from django.db.models.sql import Query
 from django.utils import timezone
 
-from segments.compiler import Compiler, base_q, base_queryset
+from segments.compiler import Compiler, base_q, base_queryset, contact_model
 from segments.rules import validate_rules
 
 __all__ = [
@@ -47,7 +47,8 @@ def members_q(segment, *, now: datetime.datetime | None = None) -> Q:
 
 def members_queryset(segment, *, now: datetime.datetime | None = None) -> QuerySet:
     """Return the segment's members: base ∩ parent chain ∩ own rules."""
-    return base_queryset(segment.content_type).filter(segment_q(segment, now=now))
+    model = contact_model(segment.content_type)
+    return model.objects.filter(members_q(segment, now=now))
 
 
 def count_segment(segment, *, now: datetime.datetime | None = None) -> int:
@@ -229,7 +230,7 @@ def why(segment, contact, *, now: datetime.datetime | None = None) -> dict:
     """Explain why one contact is or is not in a segment: every condition of
     the tree marked true or false for that contact."""
     now = _now(now)
-    model = base_queryset(segment.content_type).model
+    model = contact_model(segment.content_type)
     in_base = base_queryset(segment.content_type).filter(pk=contact.pk).exists()
     if segment.is_static:
         member = members_queryset(segment, now=now).filter(pk=contact.pk).exists()

@@ -77,7 +77,7 @@ def test_schema_generates_valid_without_warnings(tmp_path):
     assert (tmp_path / "schema.yml").read_text().startswith("openapi: 3.0.3")
 
 
-def test_every_operation_has_a_summary_for_the_docs_title(client):
+def test_every_operation_has_summary(client):
     schema = client.get("/api/schema/", {"format": "json"}).json()
 
     operations = [

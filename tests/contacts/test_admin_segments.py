@@ -113,7 +113,7 @@ def test_company_list_segment_filter(staff_client):
     assert list(response.context["cl"].result_list) == [usa]
 
 
-def test_company_list_segment_and_tag_filters_list_each_member_once(staff_client):
+def test_company_list_segment_and_tag_filter(staff_client):
     # given companies with two tags and several linked contacts each
     enterprise = TagFactory(name="enterprise", owner_type=OwnerType.COMPANY)
     partner = TagFactory(name="partner", owner_type=OwnerType.COMPANY)
